@@ -1,0 +1,118 @@
+"""Regenerate the pretrained models shipped in checkpoints/ and their README table.
+
+Seeded and reproducible on CPU:  python scripts/make_checkpoints.py [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vae_explorer.checkpoint import SHIPPED_DIR, load_checkpoint, save_checkpoint
+from vae_explorer.config import ModelConfig, TrainConfig
+from vae_explorer.data import load_dataset
+from vae_explorer.evaluate import evaluate
+from vae_explorer.model import build_model, configure_threads
+from vae_explorer.trainer import EpochRecord, StopRecord, Trainer
+
+IWAE_K = 500
+
+
+@dataclass
+class Recipe:
+    name: str
+    dataset: str
+    about: str
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+
+RECIPES = [
+    Recipe(
+        "digits-2d",
+        "digits",
+        "the app's default: a 2-D latent you can plot and click directly",
+        model={"latent_dim": 2, "hidden_dim": 256},
+        train={"epochs": 300, "batch_size": 64, "lr": 1e-3, "seed": 0},
+    ),
+    Recipe(
+        "digits-conditional",
+        "digits",
+        "a conditional VAE (Sohn et al. 2015): the label picks the digit, z the style",
+        model={"latent_dim": 2, "hidden_dim": 256, "conditional": True},
+        train={"epochs": 300, "batch_size": 64, "lr": 1e-3, "seed": 0},
+    ),
+]
+
+
+def build(recipe: Recipe) -> Path:
+    data = load_dataset(recipe.dataset, download=False)
+    mcfg = ModelConfig(input_shape=data.image_shape, num_classes=data.num_classes, **recipe.model)
+    tcfg = TrainConfig(**recipe.train)
+    trainer = Trainer(build_model(mcfg, tcfg.seed), data, tcfg)
+    for rec in trainer.run():
+        if isinstance(rec, StopRecord):
+            raise SystemExit(f"{recipe.name}: training stopped: {rec.reason}")
+        if isinstance(rec, EpochRecord) and rec.epoch % 50 == 0:
+            print(f"{recipe.name} epoch {rec.epoch}: test {rec.test_loss:.2f} nats", file=sys.stderr)
+    res = evaluate(trainer.model, data.x_test, data.y_test, iwae_k=IWAE_K)
+    metrics = {"test_neg_elbo": res.neg_elbo, "test_iwae_nll": res.iwae_nll, "iwae_k": IWAE_K,
+               "test_kl": res.kl, "active_units": res.active_units}
+    path = SHIPPED_DIR / f"{recipe.name}.safetensors"
+    # No optimizer state: a shipped model is a starting point, and it keeps the file small.
+    save_checkpoint(path, trainer.model, trainer.run_info(), optimizer=None, metrics=metrics)
+    return path
+
+
+def table() -> str:
+    rows = [
+        "| file | data set | config | epochs | test −ELBO | IWAE NLL | size | what it is for |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for recipe in RECIPES:
+        path = SHIPPED_DIR / f"{recipe.name}.safetensors"
+        if not path.exists():
+            continue
+        ck = load_checkpoint(path)
+        c, m = ck.model.config, ck.metrics
+        cfg = f"{c.arch} {c.input_dim}-{c.hidden_dim}-{c.latent_dim}, {c.likelihood}"
+        if c.conditional:
+            cfg += ", conditional"
+        rows.append(
+            f"| `{path.name}` | {ck.run.dataset} | {cfg} | {ck.run.epoch} | {m['test_neg_elbo']:.2f} | "
+            f"{m['test_iwae_nll']:.2f} (K={m['iwae_k']}) | {path.stat().st_size / 1024:.0f} KB | "
+            f"{recipe.about} |"
+        )
+    return "\n".join(rows)
+
+
+README = """# Shipped checkpoints
+
+Small pretrained models, so that every tab works the moment the app opens. Each file is a
+self-describing `.safetensors` checkpoint (config, training history and metrics in its
+metadata); regenerate them all, seeded and reproducibly, with
+
+    python scripts/make_checkpoints.py
+
+Losses are nats per image on the data set's test split: the negative ELBO with a sampled z,
+and the importance-weighted estimate of −log p(x) (Burda et al. 2015) with K samples.
+
+{table}
+"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=None, help="rebuild only this checkpoint")
+    args = p.parse_args()
+    configure_threads()
+    for recipe in RECIPES:
+        if args.only is None or recipe.name == args.only:
+            print(f"wrote {build(recipe)}", file=sys.stderr)
+    (SHIPPED_DIR / "README.md").write_text(README.format(table=table()))
+
+
+if __name__ == "__main__":
+    main()

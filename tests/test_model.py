@@ -1,0 +1,299 @@
+"""The VAE module and its configuration: shapes, conditioning, the log-variance clamp, seeding,
+the Gaussian likelihood's variance, and ModelConfig validation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from vae_explorer.config import ModelConfig
+from vae_explorer.model import VAE, VAEOutput, build_model
+
+
+def _x(shape, n: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.rand((n, *shape), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
+def test_shapes(arch: str, shape: tuple[int, int, int]) -> None:
+    cfg = ModelConfig(input_shape=shape, arch=arch, latent_dim=3, hidden_dim=16)
+    model = build_model(cfg, seed=0)
+    x = _x(shape, n=5)
+    mu, logvar = model.encode(x)
+    assert mu.shape == (5, 3) and logvar.shape == (5, 3)
+    assert model.decode(mu).shape == (5, *shape)
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    assert isinstance(out, VAEOutput)
+    assert out.recon.shape == (5, *shape) and out.z.shape == (5, 3)
+    # the sample is mu + σ ε: different from mu, seeded
+    assert not torch.allclose(out.z, out.mu)
+    again = model(x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out.z, again.z) and torch.equal(out.recon, again.recon)
+    # the images come from the right likelihood's mean
+    img = model.mean_image(out.recon)
+    torch.testing.assert_close(img, torch.sigmoid(out.recon))
+
+
+def test_conv_colour_non_square() -> None:
+    cfg = ModelConfig(input_shape=(3, 8, 12), arch="conv", latent_dim=2, hidden_dim=8)
+    model = build_model(cfg)
+    x = _x((3, 8, 12), n=2)
+    assert model.decode(model.encode(x)[0]).shape == (2, 3, 8, 12)
+
+
+def test_encoder_depends_on_each_image() -> None:
+    """Per-image encoding: encoding a batch equals encoding each image alone."""
+    cfg = ModelConfig(input_shape=(1, 8, 8), arch="conv", latent_dim=3, hidden_dim=16)
+    model = build_model(cfg, seed=1)
+    x = _x((1, 8, 8), n=3, seed=2)
+    mu, lv = model.encode(x)
+    for i in range(3):
+        mi, li = model.encode(x[i : i + 1])
+        torch.testing.assert_close(mi[0], mu[i])
+        torch.testing.assert_close(li[0], lv[i])
+    assert not torch.allclose(mu[0], mu[1])
+
+
+# --------------------------------------------------------------------------------------------
+# Conditional VAE
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mlp", "conv"])
+def cvae(request) -> VAE:
+    cfg = ModelConfig(input_shape=(1, 8, 8), arch=request.param, latent_dim=3, hidden_dim=16,
+                      conditional=True, num_classes=3)
+    return build_model(cfg, seed=0)
+
+
+def test_conditional_requires_labels(cvae: VAE) -> None:
+    x = _x((1, 8, 8), n=2)
+    with pytest.raises(ValueError):
+        cvae.encode(x)
+    with pytest.raises(ValueError):
+        cvae.decode(torch.zeros(2, 3))
+    with pytest.raises(ValueError):
+        cvae(x)
+
+
+def test_conditional_labels_change_the_output(cvae: VAE) -> None:
+    x = _x((1, 8, 8), n=2)
+    z = torch.randn((2, 3), generator=torch.Generator().manual_seed(0))
+    d0 = cvae.decode(z, torch.tensor([0, 0]))
+    d1 = cvae.decode(z, torch.tensor([1, 1]))
+    assert not torch.allclose(d0, d1)
+    mu0, _ = cvae.encode(x, torch.tensor([0, 0]))
+    mu2, _ = cvae.encode(x, torch.tensor([2, 2]))
+    assert not torch.allclose(mu0, mu2)
+    # a per-image label acts per image
+    mixed = cvae.decode(z, torch.tensor([0, 1]))
+    torch.testing.assert_close(mixed[0], d0[0])
+    torch.testing.assert_close(mixed[1], d1[1])
+
+
+def test_conditional_scalar_label_broadcasts(cvae: VAE) -> None:
+    z = torch.randn((4, 3), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(cvae.decode(z, torch.tensor(2)), cvae.decode(z, torch.full((4,), 2)))
+    torch.testing.assert_close(cvae.decode(z, 1), cvae.decode(z, torch.ones(4, dtype=torch.long)))
+    x = _x((1, 8, 8), n=4)
+    torch.testing.assert_close(cvae.encode(x, torch.tensor([1]))[0], cvae.encode(x, torch.ones(4).long())[0])
+
+
+@pytest.mark.parametrize("bad", [3, -1, 100])
+def test_conditional_out_of_range_label_raises(cvae: VAE, bad: int) -> None:
+    z = torch.zeros((2, 3))
+    with pytest.raises(ValueError):
+        cvae.decode(z, torch.tensor([0, bad]))
+    with pytest.raises(ValueError):
+        cvae.encode(_x((1, 8, 8), n=2), torch.tensor([bad, 0]))
+
+
+def test_conditional_wrong_number_of_labels_raises(cvae: VAE) -> None:
+    with pytest.raises(ValueError):
+        cvae.decode(torch.zeros((3, 3)), torch.tensor([0, 1]))
+
+
+def test_non_conditional_ignores_labels(tiny_config: ModelConfig) -> None:
+    model = build_model(tiny_config, seed=0)
+    x = _x((1, 8, 8), n=2)
+    z = torch.randn((2, 3), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.decode(z, torch.tensor([0, 1])), model.decode(z))
+    assert torch.equal(model.decode(z, torch.tensor([99, -5])), model.decode(z))
+    assert torch.equal(model.encode(x, torch.tensor([1, 2]))[0], model.encode(x)[0])
+
+
+# --------------------------------------------------------------------------------------------
+# The log-variance clamp
+# --------------------------------------------------------------------------------------------
+
+
+def _force_logvar(model: VAE, value: float) -> None:
+    head = model.encoder[-1]  # the mlp's last Linear: [mu | logvar]
+    d = model.latent_dim
+    with torch.no_grad():
+        head.weight[d:].zero_()
+        head.bias[d:].fill_(value)
+
+
+@pytest.mark.parametrize("value", [1000.0, -1000.0])
+def test_logvar_is_clamped(value: float) -> None:
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dim=16, logvar_min=-6.0, logvar_max=4.0)
+    model = build_model(cfg)
+    _force_logvar(model, value)
+    x = _x((1, 8, 8))
+    _, lv = model.encode(x)
+    expected = 4.0 if value > 0 else -6.0
+    assert torch.equal(lv, torch.full_like(lv, expected))
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out.z).all() and torch.isfinite(out.recon).all()
+
+
+@pytest.mark.parametrize("value", [1000.0, -1000.0])
+def test_logvar_unclamped_when_clamp_off(value: float) -> None:
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dim=16, clamp_logvar=False)
+    model = build_model(cfg)
+    _force_logvar(model, value)
+    _, lv = model.encode(_x((1, 8, 8)))
+    assert torch.equal(lv, torch.full_like(lv, value))
+
+
+def test_logvar_within_range_is_untouched() -> None:
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dim=16)
+    model = build_model(cfg)
+    _force_logvar(model, -2.5)
+    _, lv = model.encode(_x((1, 8, 8)))
+    assert torch.equal(lv, torch.full_like(lv, -2.5))
+
+
+# --------------------------------------------------------------------------------------------
+# Seeding
+# --------------------------------------------------------------------------------------------
+
+
+def _same_weights(a: VAE, b: VAE) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_build_model_is_reproducible(arch: str) -> None:
+    cfg = ModelConfig(input_shape=(1, 8, 8), arch=arch, latent_dim=3, hidden_dim=16)
+    assert _same_weights(build_model(cfg, seed=3), build_model(cfg, seed=3))
+    assert not _same_weights(build_model(cfg, seed=3), build_model(cfg, seed=4))
+
+
+def test_build_model_leaves_global_rng_alone(tiny_config: ModelConfig) -> None:
+    torch.manual_seed(1234)
+    expected = torch.rand(8)
+    torch.manual_seed(1234)
+    build_model(tiny_config, seed=99)
+    assert torch.equal(torch.rand(8), expected)
+    # and the global state does not leak into the weights either
+    torch.manual_seed(1)
+    a = build_model(tiny_config, seed=5)
+    torch.manual_seed(2)
+    b = build_model(tiny_config, seed=5)
+    assert _same_weights(a, b)
+
+
+# --------------------------------------------------------------------------------------------
+# The Gaussian likelihood's variance
+# --------------------------------------------------------------------------------------------
+
+
+def test_gaussian_learned_variance_is_a_parameter() -> None:
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=8, likelihood="gaussian",
+                      gaussian_variance="learned", gaussian_std=0.3)
+    model = build_model(cfg)
+    params = dict(model.named_parameters())
+    assert "x_logvar" in params and params["x_logvar"].requires_grad
+    assert "x_logvar" not in dict(model.named_buffers())
+    assert model.x_logvar.shape == (64,)
+    torch.testing.assert_close(model.x_logvar.detach(), torch.full((64,), 2 * math.log(0.3)))
+    assert model.likelihood == "gaussian"
+    # the mean image is the clamped mean, not a sigmoid
+    r = torch.tensor([-0.5, 0.3, 1.7]).reshape(1, 1, 1, 3)
+    torch.testing.assert_close(model.mean_image(r), torch.tensor([0.0, 0.3, 1.0]).reshape(1, 1, 1, 3))
+
+
+def test_gaussian_fixed_variance_is_a_buffer() -> None:
+    cfg = ModelConfig(input_shape=(2, 4, 4), latent_dim=2, hidden_dim=8, likelihood="gaussian",
+                      gaussian_variance="fixed", gaussian_std=0.2)
+    model = build_model(cfg)
+    assert "x_logvar" not in dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    assert "x_logvar" in buffers and not buffers["x_logvar"].requires_grad
+    torch.testing.assert_close(buffers["x_logvar"], torch.full((32,), 2 * math.log(0.2)))
+    assert "x_logvar" in model.state_dict()
+
+
+# --------------------------------------------------------------------------------------------
+# ModelConfig validation and serialisation
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"latent_dim": 0},
+        {"latent_dim": 1e9},
+        {"latent_dim": 10**9},
+        {"latent_dim": "abc"},
+        {"latent_dim": 2.5},
+        {"latent_dim": True},
+        {"gaussian_std": float("nan")},
+        {"gaussian_std": float("inf")},
+        {"gaussian_std": 0.0},
+        {"gaussian_std": -1.0},
+        {"arch": "conv", "input_shape": (1, 10, 10)},
+        {"arch": "transformer"},
+        {"likelihood": "poisson"},
+        {"gaussian_variance": "sometimes"},
+        {"input_shape": (1, 8)},
+        {"input_shape": (0, 8, 8)},
+        {"input_shape": (1, 200, 200)},
+        {"hidden_dim": -3},
+        {"num_classes": 0},
+        {"conditional": "yes"},
+        {"clamp_logvar": 1},
+        {"logvar_min": 1.0},
+        {"logvar_max": -1.0},
+        {"logvar_min": float("nan")},
+    ],
+)
+def test_model_config_rejects_bad_values(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        ModelConfig(**kwargs)
+
+
+def test_model_config_accepts_integral_floats_and_lists() -> None:
+    cfg = ModelConfig(input_shape=[1, 8.0, 8], latent_dim=4.0)
+    assert cfg.latent_dim == 4 and isinstance(cfg.latent_dim, int)
+    assert cfg.input_shape == (1, 8, 8)
+    assert cfg.input_dim == 64
+
+
+def test_model_config_round_trip() -> None:
+    cfg = ModelConfig(input_shape=(3, 12, 16), arch="conv", latent_dim=7, hidden_dim=33,
+                      likelihood="gaussian", gaussian_variance="learned", gaussian_std=0.25,
+                      conditional=True, num_classes=5, logvar_min=-8.0, logvar_max=6.0, clamp_logvar=False)
+    d = cfg.to_dict()
+    assert d["input_shape"] == [3, 12, 16]
+    back = ModelConfig.from_dict(json.loads(json.dumps(d)))
+    assert back == cfg
+    assert back.input_shape == (3, 12, 16)
+
+
+def test_model_config_from_dict_rejects_unknown_fields_and_non_dicts() -> None:
+    d = ModelConfig().to_dict()
+    d["dropout"] = 0.5
+    with pytest.raises(ValueError, match="dropout"):
+        ModelConfig.from_dict(d)
+    with pytest.raises(ValueError):
+        ModelConfig.from_dict([1, 2, 3])
+    with pytest.raises(ValueError):
+        ModelConfig.from_dict({"latent_dim": -1})

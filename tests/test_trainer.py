@@ -1,0 +1,210 @@
+"""The training loop: reproducibility, stop/resume consistency, the NaN guard, epoch records."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vae_explorer import trainer as trainer_mod
+from vae_explorer.config import ModelConfig, TrainConfig
+from vae_explorer.data import load_dataset
+from vae_explorer.model import build_model
+from vae_explorer.trainer import EpochRecord, StepRecord, StopRecord, Trainer
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _finite(model) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in model.state_dict().values())
+
+
+def _records(trainer, kind, **kw):
+    return [r for r in trainer.run(**kw) if isinstance(r, kind)]
+
+
+def test_same_seed_same_weights_different_seed_different(tiny_data, tiny_config):
+    def train(seed):
+        cfg = TrainConfig(epochs=2, batch_size=16, seed=seed)
+        t = Trainer(build_model(tiny_config, seed), tiny_data, cfg)
+        list(t.run())
+        return _weights(t.model)
+
+    a, b, c = train(0), train(0), train(1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_stop_request_between_steps_keeps_model_consistent(tiny_data, tiny_config):
+    t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=3, batch_size=8))
+    seen = []
+    for rec in t.run():
+        seen.append(rec)
+        if isinstance(rec, StepRecord) and rec.step == 5:
+            t.request_stop()
+    assert isinstance(seen[-1], StopRecord) and not seen[-1].rolled_back
+    assert t.step == 5 and t.epoch == 0 and t.history == []
+    # Adam's own step count agrees with the trainer's: no half-applied step.
+    assert all(int(s["step"]) == 5 for s in t.optimizer.state.values())
+    # Calling run() again continues from where it stopped.
+    epochs = _records(t, EpochRecord, epochs=1)
+    assert [e.epoch for e in epochs] == [1] and t.step == 5 + 8
+
+
+def test_closing_the_generator_mid_epoch_is_safe(tiny_data, tiny_config):
+    t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=2, batch_size=8))
+    gen = t.run()
+    for rec in gen:
+        if isinstance(rec, StepRecord) and rec.step == 3:
+            break
+    gen.close()  # what Gradio does when a user presses Stop or closes the tab
+    assert t.step == 3 and _finite(t.model)
+    assert all(int(s["step"]) == 3 for s in t.optimizer.state.values())
+
+
+def test_epoch_record_is_consistent(tiny_data, tiny_config):
+    t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=2, batch_size=16))
+    epochs = _records(t, EpochRecord)
+    assert [e.epoch for e in epochs] == [1, 2]
+    e = epochs[-1]
+    assert e.step == 2 * math.ceil(64 / 16)
+    assert e.test_loss == pytest.approx(e.test_recon + e.test_kl, rel=1e-6)
+    assert e.train_neg_elbo == pytest.approx(e.train_recon + e.train_kl, rel=1e-6)
+    assert e.train_loss == pytest.approx(e.train_neg_elbo, rel=1e-6)  # β = 1, no free bits
+    assert len(e.kl_per_dim) == tiny_config.latent_dim
+    assert sum(e.kl_per_dim) == pytest.approx(e.test_kl, rel=1e-5)
+    assert e.seconds > 0 and e.images_per_s == pytest.approx(64 / e.seconds)
+    assert t.history == [r.to_dict() for r in epochs]
+
+
+def test_beta_schedule_reaches_the_step_records(tiny_data, tiny_config):
+    cfg = TrainConfig(epochs=2, batch_size=16, kl_schedule="linear", warmup_epochs=2, beta=1.0)
+    t = Trainer(build_model(tiny_config), tiny_data, cfg)
+    betas = [r.beta for r in t.run() if isinstance(r, StepRecord)]
+    assert betas[0] == 0.0 and betas == sorted(betas) and betas[-1] == pytest.approx(7 / 8)
+
+
+def test_training_learns_digits():
+    data = load_dataset("digits")
+    model = build_model(ModelConfig(input_shape=data.image_shape, latent_dim=2, hidden_dim=128))
+    t = Trainer(model, data, TrainConfig(epochs=8, batch_size=64))
+    epochs = _records(t, EpochRecord)
+    # An untrained decoder costs ~44 nats on 8×8 digits; a trained one far less.
+    assert epochs[0].test_loss > epochs[-1].test_loss + 3
+    assert epochs[-1].active_units == 2 and not epochs[-1].collapsed
+
+
+@pytest.mark.parametrize("lr, clamp", [(1e5, True), (10.0, False)])
+def test_absurd_learning_rate_rolls_back_to_finite_weights(lr, clamp):
+    data = load_dataset("digits")
+    cfg = ModelConfig(input_shape=data.image_shape, latent_dim=2, hidden_dim=64, clamp_logvar=clamp)
+    t = Trainer(build_model(cfg), data, TrainConfig(epochs=3, batch_size=64, lr=lr, grad_clip=0.0))
+    records = list(t.run())
+    stop = records[-1]
+    assert isinstance(stop, StopRecord) and stop.rolled_back
+    assert "rolled back" in stop.reason and "learning rate" in stop.reason
+    assert _finite(t.model)
+    assert sum(r.skipped for r in records if isinstance(r, StepRecord)) == 5
+
+
+def test_nan_guard_skips_then_rolls_back_to_the_epoch_start(tiny_data, tiny_config, monkeypatch):
+    t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=3, batch_size=8, max_bad_steps=3))
+    list(t.run(epochs=1))
+    start_of_epoch2 = _weights(t.model)
+    real_loss = trainer_mod.vae_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kw):
+        terms = real_loss(*args, **kw)
+        calls["n"] += 1
+        if calls["n"] > 2:  # two good steps, then NaN forever
+            terms.loss = terms.loss * float("nan")
+        return terms
+
+    monkeypatch.setattr(trainer_mod, "vae_loss", poisoned)
+    records = list(t.run(epochs=1))
+    steps = [r for r in records if isinstance(r, StepRecord)]
+    assert [r.skipped for r in steps] == [False, False, True, True, True]
+    assert isinstance(records[-1], StopRecord) and records[-1].rolled_back
+    now = _weights(t.model)
+    assert all(torch.equal(now[k], start_of_epoch2[k]) for k in now)
+    assert t.step == 8 and t.epoch == 1
+
+
+def test_a_single_bad_step_is_skipped_and_training_goes_on(tiny_data, tiny_config, monkeypatch):
+    t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=1, batch_size=8))
+    real_loss = trainer_mod.vae_loss
+    calls = {"n": 0}
+
+    def one_bad(*args, **kw):
+        terms = real_loss(*args, **kw)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            terms.loss = terms.loss * float("inf")
+        return terms
+
+    monkeypatch.setattr(trainer_mod, "vae_loss", one_bad)
+    records = list(t.run())
+    assert isinstance(records[-1], EpochRecord) and records[-1].skipped_steps == 1
+    assert t.step == 7 and _finite(t.model)
+
+
+def test_binarize_trains_on_binary_batches(tiny_data, tiny_config, monkeypatch):
+    seen = []
+    real_loss = trainer_mod.vae_loss
+
+    def spy(x, *args, **kw):
+        seen.append(x.detach().clone())
+        return real_loss(x, *args, **kw)
+
+    monkeypatch.setattr(trainer_mod, "vae_loss", spy)
+    t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=1, batch_size=8, binarize=True))
+    list(t.run())
+    batches = torch.cat(seen)
+    assert set(batches.unique().tolist()) <= {0.0, 1.0}
+    assert set(t.x_test.unique().tolist()) <= {0.0, 1.0}
+    # A fresh draw per batch: the mean of the draws tracks the grey levels.
+    assert abs(batches.mean().item() - tiny_data.x_train.mean().item()) < 0.05
+
+
+def test_conditional_training_uses_labels(tiny_data, tiny_config):
+    cfg = ModelConfig(**{**tiny_config.to_dict(), "conditional": True, "input_shape": (1, 8, 8)})
+    t = Trainer(build_model(cfg), tiny_data, TrainConfig(epochs=1, batch_size=16))
+    assert len(_records(t, EpochRecord)) == 1
+
+
+def test_bad_trainer_inputs_are_refused(tiny_data, tiny_config):
+    with pytest.raises(ValueError, match="larger than the 64 training images"):
+        Trainer(build_model(tiny_config), tiny_data, TrainConfig(batch_size=65))
+    wrong = ModelConfig(input_shape=(1, 28, 28), latent_dim=2, hidden_dim=8)
+    with pytest.raises(ValueError, match="expects images of shape"):
+        Trainer(build_model(wrong), tiny_data, TrainConfig(batch_size=8))
+    tiny_data.has_labels = False
+    cond = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=8, conditional=True, num_classes=3)
+    with pytest.raises(ValueError, match="needs labels"):
+        Trainer(build_model(cond), tiny_data, TrainConfig(batch_size=8))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("lr", 0.0), ("lr", float("nan")), ("lr", float("inf")), ("beta", -1.0), ("epochs", 0),
+     ("epochs", 2.5), ("batch_size", "abc"), ("batch_size", None), ("free_bits", -0.1),
+     ("kl_schedule", "cosine"), ("seed", -1), ("grad_clip", 1e308 * 10)],
+)
+def test_train_config_rejects(field, value):
+    with pytest.raises(ValueError):
+        TrainConfig(**{field: value})
+
+
+def test_core_never_imports_gradio():
+    code = (
+        "import sys, vae_explorer, vae_explorer.cli, vae_explorer.trainer, vae_explorer.latent, "
+        "vae_explorer.generate, vae_explorer.checkpoint, vae_explorer.diagnostics; "
+        "sys.exit(1 if 'gradio' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

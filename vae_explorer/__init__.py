@@ -1,0 +1,36 @@
+"""VAE Explorer's model core: data, model, loss, training, diagnostics, latent space,
+generation and checkpoints. It never imports gradio (the UI lives in ``vae_explorer.ui``)."""
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_checkpoints
+from .config import ModelConfig, RunInfo, TrainConfig
+from .data import ImageDataset, load_dataset
+from .evaluate import EvalResult, evaluate
+from .loss import LossTerms, iwae_nll, vae_loss
+from .model import VAE, VAEOutput, build_model
+from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAE",
+    "Checkpoint",
+    "EpochRecord",
+    "EvalResult",
+    "ImageDataset",
+    "LossTerms",
+    "ModelConfig",
+    "RunInfo",
+    "StepRecord",
+    "StopRecord",
+    "TrainConfig",
+    "Trainer",
+    "VAEOutput",
+    "build_model",
+    "evaluate",
+    "iwae_nll",
+    "load_checkpoint",
+    "load_dataset",
+    "save_checkpoint",
+    "shipped_checkpoints",
+    "vae_loss",
+]

@@ -1,0 +1,126 @@
+"""The latent space in two dimensions: projections of the posterior means and their maps back.
+
+A projection turns mu (N, D) into 2-D coordinates (N, 2) and can map any 2-D point — one that
+was clicked on a plot, on a point or between points — back to a z (D,) the decoder can use:
+- ``identity`` (D = 2): the point *is* z.
+- ``pca``: z = mean + u·c₁ + v·c₂, exact on the plane of the first two principal components.
+- ``tsne``: t-SNE has no inverse, so z is the inverse-distance-weighted mean (Shepard 1968,
+  power 2) of the mu of the ``TSNE_NEIGHBOURS`` nearest embedded points; a click on a point
+  returns that point's own mu.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+PROJECTIONS = ("identity", "pca", "tsne")
+TSNE_NEIGHBOURS = 8
+MAX_COORD = 1e6  # clicks farther out than this are not points on any map we draw
+
+
+@dataclass
+class Projection:
+    method: str  # "identity" | "pca" | "tsne"
+    coords: np.ndarray  # (N, 2) float32: where each mu lands
+    mu: np.ndarray = field(repr=False)  # (N, D) the projected means (for the inverse maps)
+    mean: np.ndarray | None = None  # (D,) pca only
+    components: np.ndarray | None = None  # (2, D) pca only
+
+    def to_latent(self, points: np.ndarray) -> np.ndarray:
+        """2-D points (P, 2) → z (P, D). Points must be finite and within ±1e6."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if not np.isfinite(pts).all() or (np.abs(pts) > MAX_COORD).any():
+            raise ValueError("map coordinates must be finite numbers within ±1e6.")
+        if self.method == "identity":
+            return pts.astype(np.float32)
+        if self.method == "pca":
+            return (self.mean + pts @ self.components).astype(np.float32)
+        k = min(TSNE_NEIGHBOURS, len(self.coords))
+        d2 = ((pts[:, None, :] - self.coords[None, :, :].astype(np.float64)) ** 2).sum(-1)  # (P, N)
+        nn = np.argpartition(d2, k - 1, axis=1)[:, :k]  # (P, k)
+        nd2 = np.take_along_axis(d2, nn, axis=1)
+        w = 1.0 / np.maximum(nd2, 1e-12)  # 1/d², so an exact hit dominates completely
+        w /= w.sum(axis=1, keepdims=True)
+        return (w[:, :, None] * self.mu[nn]).sum(axis=1).astype(np.float32)
+
+
+def project(mu: torch.Tensor | np.ndarray, method: str = "pca", seed: int = 0) -> Projection:
+    """Fit a 2-D projection of mu (N, D)."""
+    m = np.asarray(mu, dtype=np.float32)
+    if m.ndim != 2 or len(m) == 0:
+        raise ValueError("projection needs a non-empty (N, D) array of latent means.")
+    if method not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {', '.join(PROJECTIONS)}, got {method!r}.")
+    d = m.shape[1]
+    if method == "identity":
+        if d != 2:
+            raise ValueError(f"the identity projection needs a 2-D latent; this one has {d} dimensions.")
+        return Projection("identity", m.copy(), m)
+    if d == 1:
+        raise ValueError("a 1-D latent cannot be projected to a plane.")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed).fit(m)
+        coords = pca.transform(m).astype(np.float32)
+        return Projection("pca", coords, m, pca.mean_.astype(np.float64), pca.components_.astype(np.float64))
+    from sklearn.manifold import TSNE
+
+    if len(m) < 5:
+        raise ValueError("t-SNE needs at least 5 points.")
+    perplexity = min(30.0, (len(m) - 1) / 3)
+    coords = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(m)
+    return Projection("tsne", coords.astype(np.float32), m)
+
+
+def default_projection(latent_dim: int) -> str:
+    return "identity" if latent_dim == 2 else "pca"
+
+
+class ProjectionCache:
+    """Small LRU of projections keyed by (model version, method, points, seed); thread-safe.
+    A new model version (any optimiser step) misses, so a changed model is never shown stale."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._items: OrderedDict[tuple, Projection] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: tuple, compute) -> Projection:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: t-SNE takes seconds
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+def bounds(coords: np.ndarray, margin: float = 0.1) -> tuple[float, float, float, float]:
+    """(xmin, xmax, ymin, ymax) of the points with a relative margin — the visible plane."""
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - margin * span, hi + margin * span
+    return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+
+
+def grid_points(extent: tuple[float, float, float, float], n: int) -> np.ndarray:
+    """An n×n grid over the extent, rows from top (high y) to bottom — the order of a
+    decoded-manifold picture. → (n², 2)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 40:
+        raise ValueError(f"the grid size must be a whole number from 2 to 40, got {n!r}.")
+    if not all(math.isfinite(v) for v in extent):
+        raise ValueError("the grid extent must be finite.")
+    xs = np.linspace(extent[0], extent[1], n)
+    ys = np.linspace(extent[3], extent[2], n)
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)

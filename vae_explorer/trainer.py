@@ -1,0 +1,259 @@
+"""The training loop. It *yields* records (a StepRecord per step, an EpochRecord per epoch, a
+StopRecord when it ends early) and never prints: the CLI and the UI decide how to show them.
+
+Guarantees a caller can build on:
+- It stops only between optimiser steps (a stop request, or the caller closing the generator),
+  so the model and the optimiser are always consistent and ``run()`` can simply be called again.
+- A non-finite loss or gradient skips its step; ``max_bad_steps`` of them in a row roll the
+  weights and the optimiser back to the last good snapshot (taken at each epoch's start) and
+  stop with a reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .config import RunInfo, TrainConfig
+from .data import ImageDataset, binarize
+from .evaluate import evaluate
+from .loss import vae_loss
+from .model import VAE
+from .schedules import beta_at
+
+TEST_BINARIZE_SEED = 12345  # the test set is binarised once, with a fixed draw, for comparability
+
+
+@dataclass
+class StepRecord:
+    epoch: int  # epoch this step belongs to (0-based)
+    step: int  # optimiser steps taken so far, this one included
+    loss: float  # the objective, nats per image
+    recon: float
+    kl: float
+    beta: float
+    grad_norm: float  # global gradient norm before clipping
+    skipped: bool  # True when the step was non-finite and not applied
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based number of the finished epoch
+    step: int
+    train_loss: float  # mean objective over the epoch: recon + β·KL (free bits included)
+    train_recon: float
+    train_kl: float
+    train_neg_elbo: float  # recon + KL (β = 1): comparable with test_loss
+    beta: float  # β at the end of the epoch
+    test_loss: float  # test negative ELBO with a sampled z, β = 1
+    test_recon: float
+    test_kl: float
+    kl_per_dim: list[float]  # (D,) test KL per dimension
+    active_units: int
+    collapsed: bool
+    prior_gap: float
+    seconds: float  # wall time of the epoch's training steps (evaluation excluded)
+    images_per_s: float
+    skipped_steps: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StopRecord:
+    epoch: int
+    step: int
+    reason: str  # a sentence for the user
+    rolled_back: bool  # True when the weights were restored to the last good snapshot
+
+
+def _clip_grad_norm(params: list[torch.nn.Parameter], clip: float) -> float:
+    """Global gradient norm (returned before clipping); rescale only when it exceeds ``clip``.
+    Same result as ``clip_grad_norm_``, without its extra pass over the gradients when the norm
+    is already small — the common case."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    if math.isfinite(norm) and norm > clip:
+        torch._foreach_mul_(grads, clip / (norm + 1e-6))
+    return norm
+
+
+def _params_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+class Trainer:
+    """Trains one model on one data set; keeps the optimiser so that training can continue."""
+
+    def __init__(
+        self,
+        model: VAE,
+        data: ImageDataset,
+        config: TrainConfig,
+        *,
+        epoch: int = 0,
+        step: int = 0,
+        history: list[dict] | None = None,
+        optimizer_state: dict | None = None,
+    ) -> None:
+        if config.batch_size > len(data.x_train):
+            raise ValueError(
+                f"batch size {config.batch_size} is larger than the {len(data.x_train)} training images."
+            )
+        if model.config.input_shape != data.image_shape:
+            raise ValueError(
+                f"the model expects images of shape {model.config.input_shape}, "
+                f"but {data.name} has {data.image_shape}."
+            )
+        if model.config.conditional and not data.has_labels:
+            raise ValueError(f"a conditional model needs labels, and {data.name} has none.")
+        self.model = model
+        self.data = data
+        self.config = config
+        self.epoch = epoch  # epochs finished
+        self.step = step  # optimiser steps taken
+        self.history: list[dict] = list(history or [])
+        self.device = model.x_logvar.device
+        self._params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(self._params, lr=config.lr)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+            for group in self.optimizer.param_groups:
+                group["lr"] = config.lr
+        self._stop = threading.Event()
+        self._gen = torch.Generator().manual_seed(config.seed + epoch)  # batch order, binarisation
+        self._eps_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1 + epoch)
+        self.x_train = data.x_train.to(self.device)
+        self.y_train = data.y_train.to(self.device)
+        x_test = data.x_test
+        if config.binarize:
+            x_test = binarize(x_test, torch.Generator().manual_seed(TEST_BINARIZE_SEED))
+        self.x_test = x_test
+        self.y_test = data.y_test
+        self._snapshot = self._take_snapshot()
+
+    def run_info(self) -> RunInfo:
+        """What a checkpoint of this trainer's model should record."""
+        return RunInfo(self.data.name, list(self.data.class_names), self.config,
+                       list(self.history), self.step, self.epoch)
+
+    def request_stop(self) -> None:
+        """Ask ``run()`` to stop after the current step (thread-safe)."""
+        self._stop.set()
+
+    def _take_snapshot(self) -> tuple[dict, dict, int]:
+        return (
+            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            copy.deepcopy(self.optimizer.state_dict()),
+            self.step,
+        )
+
+    def _rollback(self) -> None:
+        weights, optim, step = self._snapshot
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(copy.deepcopy(optim))
+        self.step = step
+
+    def run(self, epochs: int | None = None) -> Iterator[StepRecord | EpochRecord | StopRecord]:
+        """Train for ``epochs`` (default: the config's) more epochs, yielding records."""
+        epochs = self.config.epochs if epochs is None else epochs
+        self._stop.clear()
+        for _ in range(epochs):
+            rec = yield from self._run_epoch()
+            if rec is None:
+                return
+
+    def _run_epoch(self):
+        cfg, model = self.config, self.model
+        if _params_finite(model):
+            self._snapshot = self._take_snapshot()
+        n = len(self.x_train)
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        perm = torch.randperm(n, generator=self._gen).to(self.device)
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+        seen = bad_in_row = skipped = 0
+        beta = beta_at(cfg, self.epoch)
+        clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        model.train()
+        elapsed = 0.0
+        for i in range(steps_per_epoch):
+            if self._stop.is_set():
+                yield StopRecord(self.epoch, self.step, "Stopped by the user.", rolled_back=False)
+                return None
+            t0 = time.perf_counter()
+            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            xb = self.x_train[idx]  # (B, C, H, W)
+            if cfg.binarize:
+                xb = binarize(xb, self._gen if self.device.type == "cpu" else None)
+            yb = self.y_train[idx] if model.config.conditional else None
+            beta = beta_at(cfg, self.epoch + i / steps_per_epoch)
+            out = model(xb, yb, self._eps_gen)
+            terms = vae_loss(xb, out.recon, out.mu, out.logvar, model.likelihood, beta,
+                             cfg.free_bits, model.x_logvar)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, rec_v, kl_v = terms.loss.item(), terms.recon.item(), terms.kl.item()
+            grad_norm = math.nan
+            ok = math.isfinite(loss)
+            if ok:
+                terms.loss.backward()
+                grad_norm = _clip_grad_norm(self._params, clip)
+                ok = math.isfinite(grad_norm)
+            if ok:
+                self.optimizer.step()
+                self.step += 1
+                bad_in_row = 0
+                b = len(idx)
+                seen += b
+                sums["loss"] += loss * b
+                sums["recon"] += rec_v * b
+                sums["kl"] += kl_v * b
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                bad_in_row += 1
+                skipped += 1
+            elapsed += time.perf_counter() - t0
+            yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v,
+                             beta, grad_norm, not ok)
+            if bad_in_row >= cfg.max_bad_steps:
+                self._rollback()
+                yield StopRecord(
+                    self.epoch,
+                    self.step,
+                    f"The loss or its gradient was not finite for {bad_in_row} steps in a row, so "
+                    "the weights were rolled back to the start of the epoch and training stopped. "
+                    "Lower the learning rate, keep gradient clipping on and log-variance clamped.",
+                    rolled_back=True,
+                )
+                return None
+        ev = evaluate(model, self.x_test, self.y_test, seed=self.config.seed)
+        self.epoch += 1
+        seen = max(seen, 1)
+        rec = EpochRecord(
+            epoch=self.epoch,
+            step=self.step,
+            train_loss=sums["loss"] / seen,
+            train_recon=sums["recon"] / seen,
+            train_kl=sums["kl"] / seen,
+            train_neg_elbo=(sums["recon"] + sums["kl"]) / seen,
+            beta=beta,
+            test_loss=ev.neg_elbo,
+            test_recon=ev.recon,
+            test_kl=ev.kl,
+            kl_per_dim=ev.kl_per_dim,
+            active_units=ev.active_units,
+            collapsed=ev.diagnosis.collapsed,
+            prior_gap=ev.diagnosis.prior_gap,
+            seconds=elapsed,
+            images_per_s=n / elapsed if elapsed > 0 else 0.0,
+            skipped_steps=skipped,
+        )
+        self.history.append(rec.to_dict())
+        yield rec
+        return rec
