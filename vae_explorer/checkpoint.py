@@ -46,13 +46,17 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _refuse_pickle(head: bytes) -> None:
-    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
-        raise ValueError(
-            "this is a PyTorch pickle (.pt/.pth) file, not .safetensors; it is refused because "
-            "unpickling a file can run any code on this computer. Save the weights with "
-            "safetensors instead."
-        )
+PICKLE_REFUSED = (
+    "is a PyTorch pickle (.pt/.pth), not .safetensors: pickles are refused because unpickling a "
+    "file can run any code on this computer. Save the weights with safetensors instead."
+)
+
+
+def _not_safetensors(name: str, why: str) -> ValueError:
+    return ValueError(
+        f"{name} is not a valid .safetensors file ({why}); note that .pt/.pth files are pickles, "
+        "and pickles are refused because unpickling can run code."
+    )
 
 
 def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
@@ -61,13 +65,18 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
-            head = f.read(8)
-            _refuse_pickle(head)
-            if len(head) < 8:
+            head = f.read(9)
+            # A safetensors file is an 8-byte little-endian header length, then a JSON object.
+            # Pickles start with 0x80 and zip-format torch files with "PK"; a header length whose
+            # low byte is 0x80 is legal, so the '{' after it tells the two apart.
+            if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:4] == b"PK\x03\x04"):
+                raise ValueError(f"{path.name} {PICKLE_REFUSED}")
+            if len(head) < 9:
                 raise ValueError(f"{path.name} is too short to be a .safetensors file.")
-            (n,) = struct.unpack("<Q", head)
+            (n,) = struct.unpack("<Q", head[:8])
             if n > min(size - 8, MAX_HEADER_BYTES):
-                raise ValueError(f"{path.name} is not a valid .safetensors file (corrupt header length).")
+                raise _not_safetensors(path.name, "corrupt header length")
+            f.seek(8)
             raw = f.read(n)
     except FileNotFoundError:
         raise ValueError(f"the checkpoint {path} does not exist.") from None
@@ -78,7 +87,7 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{path.name} is not a valid .safetensors file (unreadable header).") from None
+        raise _not_safetensors(path.name, "unreadable header") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path.name} is not a valid .safetensors file (header is not an object).")
     meta = header.pop("__metadata__", None) or {}
@@ -94,6 +103,12 @@ def _json_field(meta: dict[str, str], key: str, name: str) -> Any:
         return json.loads(meta[key])
     except json.JSONDecodeError:
         raise ValueError(f"{name} has unreadable '{key}' metadata.") from None
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
+    return value
 
 
 def _expected(model: VAE) -> dict[str, tuple[int, ...]]:
@@ -116,15 +131,21 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         if not isinstance(run_raw, dict):
             raise ValueError("run metadata is not an object.")
         train = TrainConfig.from_dict(run_raw.get("train", {}))
+        history = run_raw.get("history", [])
+        class_names = run_raw.get("class_names", [])
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ValueError("the training history must be a list of records.")
+        if not isinstance(class_names, list) or len(class_names) > config.num_classes + 1000:
+            raise ValueError("class_names must be a list.")
         run = RunInfo(
             dataset=str(run_raw.get("dataset", "")),
-            class_names=[str(c) for c in run_raw.get("class_names", [])],
+            class_names=[str(c) for c in class_names],
             train=train,
-            history=list(run_raw.get("history", [])),
-            step=int(run_raw.get("step", 0)),
-            epoch=int(run_raw.get("epoch", 0)),
+            history=history,
+            step=_count(run_raw.get("step", 0), "step"),
+            epoch=_count(run_raw.get("epoch", 0), "epoch"),
         )
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise ValueError(f"{name} has invalid metadata: {err}") from None
     model = build_model(config)
     expected = _expected(model)
@@ -143,10 +164,13 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         raise ValueError(f"{name} does not match the model its config describes ({'; '.join(parts)}).")
     for key, info in entries.items():
         want = expected.get(key, optim_expected.get(key))
-        if not isinstance(info, dict) or info.get("dtype") != "F32":
+        if not isinstance(info, dict):
+            raise ValueError(f"{name}: the header entry of tensor {key} is malformed.")
+        if info.get("dtype") != "F32":
             raise ValueError(f"{name}: tensor {key} must be float32 (F32), got {info.get('dtype')!r}.")
-        if tuple(info.get("shape", ())) != want:
-            raise ValueError(f"{name}: tensor {key} has shape {info.get('shape')}, expected {list(want)}.")
+        shape = info.get("shape")
+        if not isinstance(shape, list) or tuple(shape) != want:
+            raise ValueError(f"{name}: tensor {key} has shape {shape!r}, expected {list(want)}.")
     try:
         tensors = st_load(path.read_bytes())
     except Exception as err:

@@ -239,7 +239,10 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> ImageDataset:
     path = Path(path).expanduser()
     try:
         # allow_pickle=False: an .npz may carry pickled objects, which could run code.
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array; an .npz with x_train and x_test is needed")
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise ValueError(f"the .npz file {path} does not exist.") from None

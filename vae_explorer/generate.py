@@ -12,7 +12,6 @@ import os
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from .model import VAE
 
@@ -135,6 +134,8 @@ def traverse(z: torch.Tensor, dim: int, lo: float = -3.0, hi: float = 3.0, steps
 
 def to_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> np.ndarray:
     """(N, C, H, W) in [0, 1] → one uint8 image (H', W') for grey or (H', W', 3) for colour."""
+    from torchvision.utils import make_grid  # imported here: it costs ~2 s of start-up
+
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H', W')
     arr = (grid.mul(255).round().to(torch.uint8)).permute(1, 2, 0).numpy()
     return arr[..., 0] if images.shape[1] == 1 else arr
