@@ -79,7 +79,7 @@ def _clip_grad_norm(params: list[torch.nn.Parameter], clip: float) -> float:
     Same result as ``clip_grad_norm_``, without its extra pass over the gradients when the norm
     is already small — the common case."""
     grads = [p.grad for p in params if p.grad is not None]
-    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
     if math.isfinite(norm) and norm > clip:
         torch._foreach_mul_(grads, clip / (norm + 1e-6))
     return norm
