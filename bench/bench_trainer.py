@@ -92,18 +92,25 @@ def main() -> None:
         noclip_s.append(trainer_epoch(noclip)[0])
     p_med, t_med, f_med, n_med = (statistics.median(v) for v in (plain_s, trainer_s, trainer_full, noclip_s))
     n = len(data.x_train)
-    print(f"data set {data.name}: {n} training images {data.image_shape}, batch 128, "
-          f"MLP {mcfg.input_dim}-400-20, torch {torch.__version__}, {threads} threads")
-    rows = (("plain PyTorch loop  ", p_med, plain_s), ("vae_explorer.Trainer", t_med, trainer_s),
-            ("Trainer, clip off   ", n_med, noclip_s))
+    print(
+        f"data set {data.name}: {n} training images {data.image_shape}, batch 128, "
+        f"MLP {mcfg.input_dim}-400-20, torch {torch.__version__}, {threads} threads"
+    )
+    rows = (
+        ("plain PyTorch loop  ", p_med, plain_s),
+        ("vae_explorer.Trainer", t_med, trainer_s),
+        ("Trainer, clip off   ", n_med, noclip_s),
+    )
     for label, med, runs in rows:
         print(f"{label}: {med:.3f} s/epoch  ({n / med:,.0f} img/s)  runs {[round(s, 3) for s in runs]}")
     print(f"  with its per-epoch test evaluation: {f_med:.3f} s/epoch")
     # This machine's speed jumps between runs (shared hosts); the fastest run of each is the
     # least disturbed, so the ratio of minima is printed beside the ratio of medians.
     p_min, t_min, n_min = min(plain_s), min(trainer_s), min(noclip_s)
-    print(f"ratio Trainer / plain: median {t_med / p_med:.3f}, fastest {t_min / p_min:.3f}  "
-          "(goal <= 1.05; gradient clipping on, as by default)")
+    print(
+        f"ratio Trainer / plain: median {t_med / p_med:.3f}, fastest {t_min / p_min:.3f}  "
+        "(goal <= 1.05; gradient clipping on, as by default)"
+    )
     print(f"ratio Trainer with clipping off / plain: median {n_med / p_med:.3f}, fastest {n_min / p_min:.3f}")
 
 

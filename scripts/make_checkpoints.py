@@ -58,8 +58,13 @@ def build(recipe: Recipe) -> Path:
         if isinstance(rec, EpochRecord) and rec.epoch % 50 == 0:
             print(f"{recipe.name} epoch {rec.epoch}: test {rec.test_loss:.2f} nats", file=sys.stderr)
     res = evaluate(trainer.model, data.x_test, data.y_test, iwae_k=IWAE_K)
-    metrics = {"test_neg_elbo": res.neg_elbo, "test_iwae_nll": res.iwae_nll, "iwae_k": IWAE_K,
-               "test_kl": res.kl, "active_units": res.active_units}
+    metrics = {
+        "test_neg_elbo": res.neg_elbo,
+        "test_iwae_nll": res.iwae_nll,
+        "iwae_k": IWAE_K,
+        "test_kl": res.kl,
+        "active_units": res.active_units,
+    }
     path = SHIPPED_DIR / f"{recipe.name}.safetensors"
     # No optimizer state: a shipped model is a starting point, and it keeps the file small.
     save_checkpoint(path, trainer.model, trainer.run_info(), optimizer=None, metrics=metrics)

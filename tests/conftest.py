@@ -14,8 +14,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def make_dataset(n_train: int = 64, n_test: int = 32, shape=(1, 8, 8), classes: int = 3,
-                 seed: int = 0, name: str = "fake") -> ImageDataset:
+def make_dataset(
+    n_train: int = 64, n_test: int = 32, shape=(1, 8, 8), classes: int = 3, seed: int = 0, name: str = "fake"
+) -> ImageDataset:
     """Random images in [0, 1] with labels; the same seed gives the same data."""
     g = torch.Generator().manual_seed(seed)
     x_tr = torch.rand((n_train, *shape), generator=g)

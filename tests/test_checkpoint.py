@@ -99,8 +99,9 @@ def test_round_trip_is_exact_and_training_resumes_identically(variant, tmp_path,
     for rec in trainer.history:  # wall-clock fields: fixed, so that the file is the same every run
         rec.update(seconds=0.5, images_per_s=128.0)
     metrics = dict(trainer.history[-1])
-    path = save_checkpoint(tmp_path / "m.safetensors", trainer.model, trainer.run_info(), trainer.optimizer,
-                           metrics=metrics)
+    path = save_checkpoint(
+        tmp_path / "m.safetensors", trainer.model, trainer.run_info(), trainer.optimizer, metrics=metrics
+    )
     assert path == tmp_path / "m.safetensors" and path.is_file()
 
     ck = load_checkpoint(path)
@@ -146,10 +147,24 @@ def test_round_trip_is_exact_and_training_resumes_identically(variant, tmp_path,
     # continuing from memory; the resumed one comes from the file. The trainer seeds batch order and
     # ε from config.seed + epoch, so both get epoch/step from the run record.
     more = dataclasses.replace(trainer.config, epochs=1)
-    reference = Trainer(trainer.model, tiny_data, more, epoch=trainer.epoch, step=trainer.step,
-                        history=trainer.history, optimizer_state=trainer.optimizer.state_dict())
-    resumed = Trainer(ck.model, tiny_data, more, epoch=ck.run.epoch, step=ck.run.step,
-                      history=ck.run.history, optimizer_state=ck.optimizer_state)
+    reference = Trainer(
+        trainer.model,
+        tiny_data,
+        more,
+        epoch=trainer.epoch,
+        step=trainer.step,
+        history=trainer.history,
+        optimizer_state=trainer.optimizer.state_dict(),
+    )
+    resumed = Trainer(
+        ck.model,
+        tiny_data,
+        more,
+        epoch=ck.run.epoch,
+        step=ck.run.step,
+        history=ck.run.history,
+        optimizer_state=ck.optimizer_state,
+    )
     fresh_optim = Trainer(copy.deepcopy(ck.model), tiny_data, more, epoch=ck.run.epoch, step=ck.run.step)
     for t in (reference, resumed, fresh_optim):
         list(t.run())
@@ -218,8 +233,9 @@ def test_payload_really_runs_code_when_unpickled(tmp_path):
     assert (tmp_path / "control").exists()
 
 
-@pytest.mark.parametrize("kind", ["pickle.dump .pt", "pickle renamed .safetensors", "torch.save zip",
-                                  "torch.save legacy"])
+@pytest.mark.parametrize(
+    "kind", ["pickle.dump .pt", "pickle renamed .safetensors", "torch.save zip", "torch.save legacy"]
+)
 def test_pickle_files_are_refused_without_unpickling(kind, tmp_path):
     sentinel = tmp_path / "pwned"
     path = _pickle_files(tmp_path / "files", sentinel)[kind]
@@ -259,8 +275,10 @@ def test_old_protocol_pickles_are_refused_too(protocol, tmp_path):
 
 
 def test_package_never_unpickles():
-    forbidden = re.compile(r"torch\.load\s*\(|pickle\.loads?\s*\(|allow_pickle\s*=\s*True"
-                           r"|weights_only\s*=\s*False|\bUnpickler\b|import\s+dill|\bjoblib\.load")
+    forbidden = re.compile(
+        r"torch\.load\s*\(|pickle\.loads?\s*\(|allow_pickle\s*=\s*True"
+        r"|weights_only\s*=\s*False|\bUnpickler\b|import\s+dill|\bjoblib\.load"
+    )
     sources = sorted(PACKAGE_DIR.rglob("*.py"))
     assert len(sources) >= 10  # the real package, not an empty folder
     offenders = [
@@ -377,20 +395,30 @@ def _step_count(value):
 MALFORMED = {
     "missing key": (_mutate_tensors(_drop("decoder.2.bias")), r"does not match .*missing decoder\.2\.bias"),
     "extra key": (_mutate_tensors(_set("extra.weight", torch.zeros(2))), r"unexpected extra\.weight"),
-    "wrong shape": (_mutate_tensors(_set("encoder.0.weight", torch.zeros(5, 5))),
-                    r"encoder\.0\.weight has shape \[5, 5\], expected \[16, 64\]"),
-    "wrong optimizer shape": (_mutate_tensors(_set("optim.encoder.0.bias.exp_avg", torch.zeros(3))),
-                              r"optim\.encoder\.0\.bias\.exp_avg has shape \[3\]"),
-    "F64": (_mutate_tensors(_retype("encoder.0.weight", torch.float64)),
-            r"tensor encoder\.0\.weight must be float32 \(F32\), got 'F64'"),
+    "wrong shape": (
+        _mutate_tensors(_set("encoder.0.weight", torch.zeros(5, 5))),
+        r"encoder\.0\.weight has shape \[5, 5\], expected \[16, 64\]",
+    ),
+    "wrong optimizer shape": (
+        _mutate_tensors(_set("optim.encoder.0.bias.exp_avg", torch.zeros(3))),
+        r"optim\.encoder\.0\.bias\.exp_avg has shape \[3\]",
+    ),
+    "F64": (
+        _mutate_tensors(_retype("encoder.0.weight", torch.float64)),
+        r"tensor encoder\.0\.weight must be float32 \(F32\), got 'F64'",
+    ),
     "F16": (_mutate_tensors(_retype("decoder.0.bias", torch.float16)), r"must be float32 \(F32\), got 'F16'"),
     "I64": (_mutate_tensors(_retype("decoder.2.weight", torch.int64)), r"must be float32 \(F32\), got 'I64'"),
-    "NaN weight": (_mutate_tensors(_poke("encoder.0.weight", float("nan"))),
-                   r"encoder\.0\.weight contains NaN"),
+    "NaN weight": (
+        _mutate_tensors(_poke("encoder.0.weight", float("nan"))),
+        r"encoder\.0\.weight contains NaN",
+    ),
     "+Inf weight": (_mutate_tensors(_poke("decoder.2.bias", float("inf"))), r"NaN or infinite"),
     "-Inf buffer": (_mutate_tensors(_poke("x_logvar", float("-inf"))), r"x_logvar contains NaN or infinite"),
-    "NaN optimizer moment": (_mutate_tensors(_poke("optim.decoder.0.weight.exp_avg_sq", float("nan"))),
-                             r"optim\.decoder\.0\.weight\.exp_avg_sq contains NaN"),
+    "NaN optimizer moment": (
+        _mutate_tensors(_poke("optim.decoder.0.weight.exp_avg_sq", float("nan"))),
+        r"optim\.decoder\.0\.weight\.exp_avg_sq contains NaN",
+    ),
     "header longer than file": (_raw(struct.pack("<Q", 1 << 40) + b"{}"), r"corrupt header length"),
     "header one byte too long": (_raw(struct.pack("<Q", 3) + b"{}"), r"corrupt header length"),
     "non-JSON header": (_raw(_raw_file(b"this is not json")), r"unreadable header"),
@@ -400,10 +428,14 @@ MALFORMED = {
     "plain safetensors": (_plain_safetensors, r"not a VAE Explorer checkpoint"),
     "future format version": (_mutate_meta(lambda m: m.update(format_version="2")), r"format version '2'"),
     "no model_config": (_mutate_meta(lambda m: m.pop("model_config")), r"no 'model_config' metadata"),
-    "model_config not JSON": (_mutate_meta(lambda m: m.update(model_config="{oops")),
-                              r"unreadable 'model_config' metadata"),
-    "model_config not an object": (_mutate_meta(lambda m: m.update(model_config="[3]")),
-                                   r"invalid metadata: ModelConfig must be a JSON object"),
+    "model_config not JSON": (
+        _mutate_meta(lambda m: m.update(model_config="{oops")),
+        r"unreadable 'model_config' metadata",
+    ),
+    "model_config not an object": (
+        _mutate_meta(lambda m: m.update(model_config="[3]")),
+        r"invalid metadata: ModelConfig must be a JSON object",
+    ),
     "model_config unknown field": (_mutate_model_config(layers=99), r"unknown fields: layers"),
     "latent_dim 1e9": (_mutate_model_config(latent_dim=1e9), r"invalid metadata: latent_dim must be between"),
     "latent_dim '1e9'": (_mutate_model_config(latent_dim="1e9"), r"latent_dim must be a whole number"),
@@ -411,13 +443,17 @@ MALFORMED = {
     "hidden_dim 1e12": (_mutate_model_config(hidden_dim=10**12), r"hidden_dim must be between"),
     "huge image": (_mutate_model_config(input_shape=[1, 100000, 100000]), r"image height must be between"),
     "run not an object": (_mutate_meta(lambda m: m.update(run="7")), r"run metadata is not an object"),
-    "bad train config": (_mutate_meta(lambda m: m.update(run=json.dumps({"train": {"epochs": 0}}))),
-                         r"invalid metadata: epochs must be between"),
+    "bad train config": (
+        _mutate_meta(lambda m: m.update(run=json.dumps({"train": {"epochs": 0}}))),
+        r"invalid metadata: epochs must be between",
+    ),
     "bad optimizer step": (_step_count(-1), r"invalid optimizer step count for encoder\.0\.weight"),
     "string optimizer step": (_step_count("8"), r"invalid optimizer step count"),
     "no optim_steps": (_mutate_meta(lambda m: m.pop("optim_steps")), r"no 'optim_steps' metadata"),
-    "other architecture": (_other_arch,
-                           r"does not match the model its config describes \(missing .*unexpected"),
+    "other architecture": (
+        _other_arch,
+        r"does not match the model its config describes \(missing .*unexpected",
+    ),
     "other latent size": (_other_latent, r"tensor \S+ has shape \[\d+(, \d+)?\], expected"),
     "truncated data": (_truncated, r"not a valid \.safetensors file"),
     "zero bytes": (_raw(b""), r"too short"),
@@ -456,7 +492,8 @@ CRAFTED = {
     "tensor shape not a list": lambda h: h["decoder.2.bias"].update(shape=5),
     "run step is Infinity": lambda h: _set_run_step(h, "1e999"),
     "history not a list": lambda h: h["__metadata__"].update(
-        run=h["__metadata__"]["run"].replace('"history": []', '"history": "abc"')),
+        run=h["__metadata__"]["run"].replace('"history": []', '"history": "abc"')
+    ),
 }
 
 
@@ -516,8 +553,9 @@ def test_save_into_unwritable_places_is_a_value_error(tmp_path, tiny_config):
     assert list(existing_dir.iterdir()) == []
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root ignores directory permissions")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores directory permissions"
+)
 def test_save_into_read_only_folder_is_a_value_error(tmp_path, tiny_config):
     folder = tmp_path / "ro"
     folder.mkdir()

@@ -25,8 +25,19 @@ from vae_explorer.generate import sample_prior, save_png, to_grid
 
 pytestmark = pytest.mark.slow  # a module fixture runs ~17 processes of a few seconds each
 
-EPOCH_KEYS = {"epoch", "train_loss", "train_recon", "train_kl", "beta", "test_loss", "test_recon", "test_kl",
-              "active_units", "seconds", "images_per_s"}
+EPOCH_KEYS = {
+    "epoch",
+    "train_loss",
+    "train_recon",
+    "train_kl",
+    "beta",
+    "test_loss",
+    "test_recon",
+    "test_kl",
+    "active_units",
+    "seconds",
+    "images_per_s",
+}
 EVAL_KEYS = {"neg_elbo", "recon", "kl", "active_units", "n", "iwae_nll"}
 TRAIN = ["train", "--dataset", "digits", "--latent-dim", "2", "--hidden", "64"]
 
@@ -53,8 +64,9 @@ def _env(root: pathlib.Path) -> dict[str, str]:
     return env
 
 
-def _run_graph(tasks: dict[str, tuple[list[str], tuple[str, ...]]], cwd: pathlib.Path, logs: pathlib.Path,
-               limit: int = 3) -> dict[str, subprocess.CompletedProcess]:
+def _run_graph(
+    tasks: dict[str, tuple[list[str], tuple[str, ...]]], cwd: pathlib.Path, logs: pathlib.Path, limit: int = 3
+) -> dict[str, subprocess.CompletedProcess]:
     """Run ``name -> (arguments, names it waits for)`` with at most ``limit`` processes at once.
     Output goes to files (no pipe can fill up and stall a process)."""
     env = _env(cwd)
@@ -68,14 +80,21 @@ def _run_graph(tasks: dict[str, tuple[list[str], tuple[str, ...]]], cwd: pathlib
                     stem = logs / str(len(results) + len(running))
                     out, err = stem.with_suffix(".out"), stem.with_suffix(".err")
                     with open(out, "w") as fo, open(err, "w") as fe:
-                        p = subprocess.Popen([sys.executable, "-m", "vae_explorer", *args], cwd=cwd, env=env,
-                                             stdout=fo, stderr=fe, text=True)
+                        p = subprocess.Popen(
+                            [sys.executable, "-m", "vae_explorer", *args],
+                            cwd=cwd,
+                            env=env,
+                            stdout=fo,
+                            stderr=fe,
+                            text=True,
+                        )
                     running[name] = (p, out, err)
             for name, (p, out, err) in list(running.items()):
                 if p.poll() is not None:
                     del running[name]
-                    results[name] = subprocess.CompletedProcess(p.args, p.returncode, out.read_text(),
-                                                                err.read_text())
+                    results[name] = subprocess.CompletedProcess(
+                        p.args, p.returncode, out.read_text(), err.read_text()
+                    )
             assert time.monotonic() < deadline, f"still running: {sorted(running)}"
             time.sleep(0.02)
     finally:
@@ -99,16 +118,24 @@ BAD = {
     "lr nan": (["train", "--lr", "nan", "--out", "x.safetensors"], "learning rate must be a finite number"),
     "epochs abc": (["train", "--epochs", "abc", "--out", "x.safetensors"], "invalid int value: 'abc'"),
     "arch foo": (["train", "--arch", "foo", "--out", "x.safetensors"], "invalid choice: 'foo'"),
-    "unknown dataset": (["train", "--dataset", "cifar10", "--out", "x.safetensors"],
-                        "unknown data set 'cifar10'"),
+    "unknown dataset": (
+        ["train", "--dataset", "cifar10", "--out", "x.safetensors"],
+        "unknown data set 'cifar10'",
+    ),
     "evaluate missing file": (["evaluate", "missing.safetensors"], "missing.safetensors does not exist"),
     "evaluate pickle": (["evaluate", "evil.pt"], "pickle"),
-    "out not safetensors": (["train", "--epochs", "1", "--out", "model.pt"],
-                            "--out must name a .safetensors file"),
-    "mnist offline": (["train", "--dataset", "mnist", "--no-download", "--out", "x.safetensors"],
-                      "downloading is off"),
-    "npz missing": (["train", "--dataset", "npz:missing.npz", "--out", "x.safetensors"],
-                    "missing.npz does not exist"),
+    "out not safetensors": (
+        ["train", "--epochs", "1", "--out", "model.pt"],
+        "--out must name a .safetensors file",
+    ),
+    "mnist offline": (
+        ["train", "--dataset", "mnist", "--no-download", "--out", "x.safetensors"],
+        "downloading is off",
+    ),
+    "npz missing": (
+        ["train", "--dataset", "npz:missing.npz", "--out", "x.safetensors"],
+        "missing.npz does not exist",
+    ),
 }
 
 
@@ -125,12 +152,18 @@ def runs(tmp_path_factory):
         "train conditional": (cond, ()),
         "evaluate": (["evaluate", "m.safetensors", "--iwae-k", "50", "--json"], ("train",)),
         "sample": (["sample", "m.safetensors", "--n", "16", "--out", "g.png"], ("train",)),
-        "resume": ([*TRAIN, "--resume", "m.safetensors", "--epochs", "2", "--out", "r.safetensors", "--json"],
-                   ("train",)),
-        "sample conditional": (["sample", "c.safetensors", "--label", "3", "--n", "8", "--out", "c3.png"],
-                               ("train conditional",)),
-        "label on unconditional": (["sample", "m.safetensors", "--label", "3", "--out", "bad.png"],
-                                   ("train",)),
+        "resume": (
+            [*TRAIN, "--resume", "m.safetensors", "--epochs", "2", "--out", "r.safetensors", "--json"],
+            ("train",),
+        ),
+        "sample conditional": (
+            ["sample", "c.safetensors", "--label", "3", "--n", "8", "--out", "c3.png"],
+            ("train conditional",),
+        ),
+        "label on unconditional": (
+            ["sample", "m.safetensors", "--label", "3", "--out", "bad.png"],
+            ("train",),
+        ),
         **{name: (args, ()) for name, (args, _) in BAD.items()},
     }
     return cwd, _run_graph(tasks, cwd, tmp_path_factory.mktemp("logs"))

@@ -22,8 +22,18 @@ from vae_explorer.data import (
     load_npz,
 )
 
-FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 class _Payload:
@@ -87,8 +97,9 @@ def _idx_labels(labels: np.ndarray) -> bytes:
     return struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes()
 
 
-def _write_idx(folder: pathlib.Path, *, packed: bool, n_train: int = 20, n_test: int = 10,
-               seed: int = 0) -> dict[str, np.ndarray]:
+def _write_idx(
+    folder: pathlib.Path, *, packed: bool, n_train: int = 20, n_test: int = 10, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Four small MNIST-format files; returns the arrays written."""
     rng = np.random.default_rng(seed)
     arrays = {
@@ -98,8 +109,12 @@ def _write_idx(folder: pathlib.Path, *, packed: bool, n_train: int = 20, n_test:
         "y_test": rng.integers(0, 10, n_test).astype(np.uint8),
     }
     arrays["x_train"][0, 0, :3] = (0, 255, 128)  # make sure both extremes appear
-    encoded = (_idx_images(arrays["x_train"]), _idx_labels(arrays["y_train"]),
-               _idx_images(arrays["x_test"]), _idx_labels(arrays["y_test"]))
+    encoded = (
+        _idx_images(arrays["x_train"]),
+        _idx_labels(arrays["y_train"]),
+        _idx_images(arrays["x_test"]),
+        _idx_labels(arrays["y_test"]),
+    )
     contents = dict(zip(IDX_FILES, encoded, strict=True))
     folder.mkdir(parents=True, exist_ok=True)
     for fname, data in contents.items():
@@ -136,8 +151,10 @@ def test_fashion_mnist_from_a_flat_folder_of_gz_files(tmp_path):
     assert load_dataset("fashion-mnist", data_dir=root, download=False) is ds
 
 
-@pytest.mark.parametrize(("name", "folder", "tv_class"), [("mnist", "MNIST", tv_datasets.MNIST),
-                                                          ("kmnist", "KMNIST", tv_datasets.KMNIST)])
+@pytest.mark.parametrize(
+    ("name", "folder", "tv_class"),
+    [("mnist", "MNIST", tv_datasets.MNIST), ("kmnist", "KMNIST", tv_datasets.KMNIST)],
+)
 def test_unpacked_files_in_torchvision_layout(name, folder, tv_class, tmp_path):
     root = tmp_path / "root"
     arrays = _write_idx(root / folder / "raw", packed=False, n_train=12, n_test=7, seed=2)
@@ -284,14 +301,22 @@ NPZ_BAD = {
     "text images": ({"x_train": np.array([["a"] * 4] * 4), "x_test": _OK}, r"has dtype <U1"),
     "image sizes differ": ({"x_train": _OK, "x_test": np.zeros((2, 5, 5), U8)}, r"x_train images are"),
     "too many pixels": ({"x_train": np.zeros((1, 200, 200), U8), "x_test": _OK}, r"at most 16384 pixels"),
-    "label shape mismatch": ({"x_train": _OK, "x_test": _OK, "y_train": _Y4[:3], "y_test": _Y4},
-                             r"y_train must have shape \(4,\) to match its images, got \(3,\)"),
-    "2-D labels": ({"x_train": _OK, "x_test": _OK, "y_train": _Y4, "y_test": _Y4[:, None]},
-                   r"y_test must have shape \(4,\)"),
-    "float labels": ({"x_train": _OK, "x_test": _OK, "y_train": _Y4 * 1.0, "y_test": _Y4},
-                     r"y_train must hold whole-number class labels"),
-    "negative label": ({"x_train": _OK, "x_test": _OK, "y_train": _Y4 - 1, "y_test": _Y4},
-                       r"labels must be between 0 and 999"),
+    "label shape mismatch": (
+        {"x_train": _OK, "x_test": _OK, "y_train": _Y4[:3], "y_test": _Y4},
+        r"y_train must have shape \(4,\) to match its images, got \(3,\)",
+    ),
+    "2-D labels": (
+        {"x_train": _OK, "x_test": _OK, "y_train": _Y4, "y_test": _Y4[:, None]},
+        r"y_test must have shape \(4,\)",
+    ),
+    "float labels": (
+        {"x_train": _OK, "x_test": _OK, "y_train": _Y4 * 1.0, "y_test": _Y4},
+        r"y_train must hold whole-number class labels",
+    ),
+    "negative label": (
+        {"x_train": _OK, "x_test": _OK, "y_train": _Y4 - 1, "y_test": _Y4},
+        r"labels must be between 0 and 999",
+    ),
     "only y_train": ({"x_train": _OK, "x_test": _OK, "y_train": _Y4}, r"give both y_train and y_test"),
 }
 
@@ -331,8 +356,11 @@ def test_pickle_posing_as_npz_is_refused(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, this is not a zip file", b"PK\x03\x04truncated"],
-                         ids=["empty", "text", "broken zip"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, this is not a zip file", b"PK\x03\x04truncated"],
+    ids=["empty", "text", "broken zip"],
+)
 def test_not_a_zip_is_a_value_error(content, tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(content)

@@ -52,8 +52,10 @@ def test_temperature_zero_decodes_the_origin(model: VAE) -> None:
     torch.testing.assert_close(imgs[0], origin[0])
 
 
-@pytest.mark.parametrize("kwargs", [{"n": 0}, {"n": 5000}, {"n": 2.0}, {"temperature": -1.0},
-                                    {"temperature": float("nan")}, {"label": 1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n": 0}, {"n": 5000}, {"n": 2.0}, {"temperature": -1.0}, {"temperature": float("nan")}, {"label": 1}],
+)
 def test_sample_prior_rejects_bad_arguments(model: VAE, kwargs: dict) -> None:
     with pytest.raises(ValueError):
         generate.sample_prior(model, **kwargs)
@@ -193,8 +195,9 @@ def test_pca_to_latent_is_an_exact_inverse_on_the_plane() -> None:
     proj = latent.project(mu, "pca")
     assert proj.coords.shape == (40, 2)
     comps, mean = proj.components, proj.mean
-    torch.testing.assert_close(torch.from_numpy(comps @ comps.T), torch.eye(2, dtype=torch.float64),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        torch.from_numpy(comps @ comps.T), torch.eye(2, dtype=torch.float64), atol=1e-6, rtol=0
+    )
     # coords of a data point → z, whose projection is that point again
     for i in (0, 7, 31):
         z = proj.to_latent(proj.coords[i])
@@ -259,6 +262,7 @@ def test_projection_cache_computes_once_per_key() -> None:
         def f():
             calls.append(tag)
             return latent.project(mu, "identity")
+
         return f
 
     p1 = cache.get((1, "identity"), compute("v1"))

@@ -143,8 +143,9 @@ class LinearGaussian(torch.nn.Module):
 
     likelihood = "gaussian"
 
-    def __init__(self, seed: int = 0, mu_scale: float = 1.0, mu_shift: float = 0.0,
-                 logvar_shift: float = 0.0) -> None:
+    def __init__(
+        self, seed: int = 0, mu_scale: float = 1.0, mu_shift: float = 0.0, logvar_shift: float = 0.0
+    ) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         q, _ = torch.linalg.qr(torch.randn((N_PIX, D), generator=g, dtype=torch.float64))
@@ -295,8 +296,11 @@ def test_iwae_of_a_vae_is_seeded_and_batch_consistent(tiny_config) -> None:
     eps = torch.randn((1, 3, tiny_config.latent_dim), generator=g)[0]
     z = mu + torch.exp(0.5 * lv) * eps
     with torch.no_grad():
-        ref = (loss.recon_nll(x, model.decode(z), "bernoulli")
-               + loss.log_normal(z, mu, lv) - loss.log_standard_normal(z))
+        ref = (
+            loss.recon_nll(x, model.decode(z), "bernoulli")
+            + loss.log_normal(z, mu, lv)
+            - loss.log_standard_normal(z)
+        )
     torch.testing.assert_close(est, ref, rtol=1e-5, atol=1e-4)
 
 

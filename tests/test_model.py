@@ -65,8 +65,14 @@ def test_encoder_depends_on_each_image() -> None:
 
 @pytest.fixture(params=["mlp", "conv"])
 def cvae(request) -> VAE:
-    cfg = ModelConfig(input_shape=(1, 8, 8), arch=request.param, latent_dim=3, hidden_dim=16,
-                      conditional=True, num_classes=3)
+    cfg = ModelConfig(
+        input_shape=(1, 8, 8),
+        arch=request.param,
+        latent_dim=3,
+        hidden_dim=16,
+        conditional=True,
+        num_classes=3,
+    )
     return build_model(cfg, seed=0)
 
 
@@ -206,8 +212,14 @@ def test_build_model_leaves_global_rng_alone(tiny_config: ModelConfig) -> None:
 
 
 def test_gaussian_learned_variance_is_a_parameter() -> None:
-    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=8, likelihood="gaussian",
-                      gaussian_variance="learned", gaussian_std=0.3)
+    cfg = ModelConfig(
+        input_shape=(1, 8, 8),
+        latent_dim=2,
+        hidden_dim=8,
+        likelihood="gaussian",
+        gaussian_variance="learned",
+        gaussian_std=0.3,
+    )
     model = build_model(cfg)
     params = dict(model.named_parameters())
     assert "x_logvar" in params and params["x_logvar"].requires_grad
@@ -221,8 +233,14 @@ def test_gaussian_learned_variance_is_a_parameter() -> None:
 
 
 def test_gaussian_fixed_variance_is_a_buffer() -> None:
-    cfg = ModelConfig(input_shape=(2, 4, 4), latent_dim=2, hidden_dim=8, likelihood="gaussian",
-                      gaussian_variance="fixed", gaussian_std=0.2)
+    cfg = ModelConfig(
+        input_shape=(2, 4, 4),
+        latent_dim=2,
+        hidden_dim=8,
+        likelihood="gaussian",
+        gaussian_variance="fixed",
+        gaussian_std=0.2,
+    )
     model = build_model(cfg)
     assert "x_logvar" not in dict(model.named_parameters())
     buffers = dict(model.named_buffers())
@@ -278,9 +296,20 @@ def test_model_config_accepts_integral_floats_and_lists() -> None:
 
 
 def test_model_config_round_trip() -> None:
-    cfg = ModelConfig(input_shape=(3, 12, 16), arch="conv", latent_dim=7, hidden_dim=33,
-                      likelihood="gaussian", gaussian_variance="learned", gaussian_std=0.25,
-                      conditional=True, num_classes=5, logvar_min=-8.0, logvar_max=6.0, clamp_logvar=False)
+    cfg = ModelConfig(
+        input_shape=(3, 12, 16),
+        arch="conv",
+        latent_dim=7,
+        hidden_dim=33,
+        likelihood="gaussian",
+        gaussian_variance="learned",
+        gaussian_std=0.25,
+        conditional=True,
+        num_classes=5,
+        logvar_min=-8.0,
+        logvar_max=6.0,
+        clamp_logvar=False,
+    )
     d = cfg.to_dict()
     assert d["input_shape"] == [3, 12, 16]
     back = ModelConfig.from_dict(json.loads(json.dumps(d)))

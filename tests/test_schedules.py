@@ -67,8 +67,15 @@ def test_negative_progress_raises(schedule: str) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"kl_schedule": "exponential"}, {"cycle_ratio": 0.0}, {"cycle_ratio": 1.5}, {"warmup_epochs": -1.0},
-     {"beta": -0.5}, {"beta": float("nan")}, {"cycles": 0}],
+    [
+        {"kl_schedule": "exponential"},
+        {"cycle_ratio": 0.0},
+        {"cycle_ratio": 1.5},
+        {"warmup_epochs": -1.0},
+        {"beta": -0.5},
+        {"beta": float("nan")},
+        {"cycles": 0},
+    ],
 )
 def test_train_config_rejects_bad_schedule_settings(kwargs: dict) -> None:
     with pytest.raises(ValueError):

@@ -192,9 +192,20 @@ def test_bad_trainer_inputs_are_refused(tiny_data, tiny_config):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("lr", 0.0), ("lr", float("nan")), ("lr", float("inf")), ("beta", -1.0), ("epochs", 0),
-     ("epochs", 2.5), ("batch_size", "abc"), ("batch_size", None), ("free_bits", -0.1),
-     ("kl_schedule", "cosine"), ("seed", -1), ("grad_clip", 1e308 * 10)],
+    [
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("lr", float("inf")),
+        ("beta", -1.0),
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("batch_size", "abc"),
+        ("batch_size", None),
+        ("free_bits", -0.1),
+        ("kl_schedule", "cosine"),
+        ("seed", -1),
+        ("grad_clip", 1e308 * 10),
+    ],
 )
 def test_train_config_rejects(field, value):
     with pytest.raises(ValueError):

@@ -123,8 +123,10 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{name} is a .safetensors file but not a VAE Explorer checkpoint.")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{name} has checkpoint format version {meta.get('format_version')!r}; "
-                         f"this VAE Explorer reads version {FORMAT_VERSION}.")
+        raise ValueError(
+            f"{name} has checkpoint format version {meta.get('format_version')!r}; "
+            f"this VAE Explorer reads version {FORMAT_VERSION}."
+        )
     try:
         config = ModelConfig.from_dict(_json_field(meta, "model_config", name))
         run_raw = _json_field(meta, "run", name)
@@ -150,9 +152,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     model = build_model(config)
     expected = _expected(model)
     param_names = [n for n, _ in model.named_parameters()]
-    optim_expected = {
-        f"{OPTIM_PREFIX}{p}.{m}": expected[p] for p in param_names for m in OPTIM_MOMENTS
-    }
+    optim_expected = {f"{OPTIM_PREFIX}{p}.{m}": expected[p] for p in param_names for m in OPTIM_MOMENTS}
     missing = sorted(set(expected) - set(entries))
     extra = sorted(set(entries) - set(expected) - set(optim_expected))
     if missing or extra:

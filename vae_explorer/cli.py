@@ -91,9 +91,18 @@ def _fmt(x: float) -> str:
 
 def cmd_train(a: argparse.Namespace) -> int:
     tcfg = TrainConfig(
-        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, beta=a.beta, kl_schedule=a.kl_schedule,
-        warmup_epochs=a.warmup_epochs, cycles=a.cycles, cycle_ratio=a.cycle_ratio,
-        free_bits=a.free_bits, grad_clip=a.grad_clip, binarize=a.binarize, seed=a.seed,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        beta=a.beta,
+        kl_schedule=a.kl_schedule,
+        warmup_epochs=a.warmup_epochs,
+        cycles=a.cycles,
+        cycle_ratio=a.cycle_ratio,
+        free_bits=a.free_bits,
+        grad_clip=a.grad_clip,
+        binarize=a.binarize,
+        seed=a.seed,
     )
     if not a.out.endswith(".safetensors"):
         raise ValueError("--out must name a .safetensors file.")
@@ -102,13 +111,26 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         ck = load_checkpoint(a.resume, device)
         model, state = ck.model, ck.run
-        trainer = Trainer(model, data, tcfg, epoch=state.epoch, step=state.step,
-                          history=state.history, optimizer_state=ck.optimizer_state)
+        trainer = Trainer(
+            model,
+            data,
+            tcfg,
+            epoch=state.epoch,
+            step=state.step,
+            history=state.history,
+            optimizer_state=ck.optimizer_state,
+        )
     else:
         mcfg = ModelConfig(
-            input_shape=data.image_shape, arch=a.arch, latent_dim=a.latent_dim, hidden_dim=a.hidden,
-            likelihood=a.likelihood, gaussian_variance=a.gaussian_variance,
-            gaussian_std=a.gaussian_std, conditional=a.conditional, num_classes=data.num_classes,
+            input_shape=data.image_shape,
+            arch=a.arch,
+            latent_dim=a.latent_dim,
+            hidden_dim=a.hidden,
+            likelihood=a.likelihood,
+            gaussian_variance=a.gaussian_variance,
+            gaussian_std=a.gaussian_std,
+            conditional=a.conditional,
+            num_classes=data.num_classes,
         )
         trainer = Trainer(build_model(mcfg, a.seed, device), data, tcfg)
     show_bar = not a.json and sys.stderr.isatty()
@@ -131,9 +153,11 @@ def cmd_train(a: argparse.Namespace) -> int:
                 if a.json:
                     print(json.dumps(line), flush=True)
                 else:
-                    msg = (f"epoch {rec.epoch}: train {_fmt(rec.train_loss)} (recon {_fmt(rec.train_recon)}, "
-                           f"KL {_fmt(rec.train_kl)}, β {rec.beta:.2f})  test {_fmt(rec.test_loss)} nats  "
-                           f"active units {rec.active_units}  {rec.images_per_s:,.0f} img/s")
+                    msg = (
+                        f"epoch {rec.epoch}: train {_fmt(rec.train_loss)} (recon {_fmt(rec.train_recon)}, "
+                        f"KL {_fmt(rec.train_kl)}, β {rec.beta:.2f})  test {_fmt(rec.test_loss)} nats  "
+                        f"active units {rec.active_units}  {rec.images_per_s:,.0f} img/s"
+                    )
                     (bar.write if bar else print)(msg)
             elif isinstance(rec, StopRecord):
                 print(f"vae-explorer: training stopped: {rec.reason}", file=sys.stderr)
@@ -145,8 +169,13 @@ def cmd_train(a: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    save_checkpoint(a.out, trainer.model, trainer.run_info(), trainer.optimizer,
-                    metrics=trainer.history[-1] if trainer.history else {})
+    save_checkpoint(
+        a.out,
+        trainer.model,
+        trainer.run_info(),
+        trainer.optimizer,
+        metrics=trainer.history[-1] if trainer.history else {},
+    )
     if not a.json:
         print(f"saved {a.out}")
     return status
@@ -157,8 +186,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     ck = load_checkpoint(a.checkpoint, device)
     data = load_dataset(a.dataset or ck.run.dataset, a.data_dir, download=not a.no_download)
     if data.image_shape != ck.model.config.input_shape:
-        raise ValueError(f"the model expects images of shape {ck.model.config.input_shape}, "
-                         f"but {data.name} has {data.image_shape}.")
+        raise ValueError(
+            f"the model expects images of shape {ck.model.config.input_shape}, "
+            f"but {data.name} has {data.image_shape}."
+        )
     x = data.x_test
     if ck.run.train.binarize:
         x = binarize(x, torch.Generator().manual_seed(TEST_BINARIZE_SEED))

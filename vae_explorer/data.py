@@ -62,6 +62,23 @@ def dataset_names() -> list[str]:
     return ["digits", *TORCHVISION_SETS]
 
 
+def availability(name: str, data_dir: str | os.PathLike | None = None) -> tuple[bool, str]:
+    """(is it on this machine?, a short note for the user) — without loading anything."""
+    if name == "digits":
+        return True, "bundled with scikit-learn, no download"
+    if name not in TORCHVISION_SETS:
+        return False, "unknown data set"
+    root = data_root(data_dir)
+    cls_name = TORCHVISION_SETS[name]
+    places = [root / cls_name / "raw", root, root / cls_name]
+    if name == "fashion-mnist":
+        places.append(DEBIAN_FASHION_MNIST)
+    for fname in IDX_FILES:
+        if not any((p / fname).exists() or (p / f"{fname}.gz").exists() for p in places):
+            return False, f"not on this machine: downloads about 30 MB into {root} on first use"
+    return True, f"on this machine ({root if name != 'fashion-mnist' else 'found locally'})"
+
+
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     """``--data-dir``, else ``$VAE_EXPLORER_DATA``, else a per-user cache folder."""
     if data_dir:
@@ -77,9 +94,7 @@ _cache: dict[tuple, ImageDataset] = {}
 _cache_lock = threading.Lock()
 
 
-def load_dataset(
-    name: str, data_dir: str | os.PathLike | None = None, download: bool = True
-) -> ImageDataset:
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> ImageDataset:
     """Load a registered data set (cached: the tensors are shared, treat them as read-only)."""
     if not isinstance(name, str) or not name:
         raise ValueError("a data set name is required, e.g. digits or fashion-mnist.")

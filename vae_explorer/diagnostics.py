@@ -83,3 +83,47 @@ def diagnose(mu: torch.Tensor, logvar: torch.Tensor, kl_per_dim: torch.Tensor) -
             "Fix: a higher β, a smaller latent, or more training."
         )
     return Diagnosis(au, act.tolist(), kl_per_dim.tolist(), total, collapsed, gap, findings)
+
+
+def training_findings(history: list[dict], stop_reason: str | None = None) -> list[str]:
+    """Sentences about the course of training, from the epoch records (trainer.history):
+    the last epoch's diagnosis plus trends no single epoch shows."""
+    out: list[str] = []
+    if stop_reason:
+        out.append(stop_reason)
+    if not history:
+        return out
+    last = history[-1]
+    d = len(last.get("kl_per_dim", [])) or 1
+    if last.get("collapsed"):
+        out.append(
+            f"Posterior collapse: the KL is {last['test_kl']:.2f} nats and {last['active_units']} of "
+            f"{d} dimensions are active, so the decoder ignores z. Fix: KL annealing (linear "
+            "warm-up), free bits, or a lower β."
+        )
+    elif last.get("active_units", d) < d:
+        out.append(f"{d - last['active_units']} of {d} latent dimensions are inactive (KL ≈ 0).")
+    if last.get("prior_gap", 0.0) > 0.5 * d and not last.get("collapsed"):
+        out.append(
+            f"The codes cover the prior poorly (aggregate-posterior gap {last['prior_gap']:.2f} nats): "
+            "prior samples may land in holes. Fix: a higher β, a smaller latent, or more training."
+        )
+    if len(history) >= 4:
+        a, b = history[-4], history[-1]
+        recon_gain = a["test_recon"] - b["test_recon"]
+        if b["test_kl"] > a["test_kl"] + 0.5 and recon_gain < 0.005 * abs(a["test_recon"]):
+            out.append(
+                "The KL is rising while reconstruction stalls: the code spends information "
+                "without improving the images. Fix: a higher β or an earlier end to training."
+            )
+        if b["test_loss"] > a["test_loss"] + 0.01 * abs(a["test_loss"]) and b["train_loss"] < a["train_loss"]:
+            out.append(
+                "The test loss rises while the training loss falls: the model is overfitting. "
+                "Fix: fewer epochs, a smaller model, or more data."
+            )
+    if last.get("skipped_steps", 0):
+        out.append(
+            f"{last['skipped_steps']} steps had a non-finite loss or gradient and were skipped. "
+            "Fix: a lower learning rate; keep gradient clipping on and log-variance clamped."
+        )
+    return out

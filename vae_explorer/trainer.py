@@ -141,8 +141,14 @@ class Trainer:
 
     def run_info(self) -> RunInfo:
         """What a checkpoint of this trainer's model should record."""
-        return RunInfo(self.data.name, list(self.data.class_names), self.config,
-                       list(self.history), self.step, self.epoch)
+        return RunInfo(
+            self.data.name,
+            list(self.data.class_names),
+            self.config,
+            list(self.history),
+            self.step,
+            self.epoch,
+        )
 
     def request_stop(self) -> None:
         """Ask ``run()`` to stop after the current step (thread-safe)."""
@@ -195,8 +201,9 @@ class Trainer:
             yb = self.y_train[idx] if model.config.conditional else None
             beta = beta_at(cfg, self.epoch + i / steps_per_epoch)
             out = model(xb, yb, self._eps_gen)
-            terms = vae_loss(xb, out.recon, out.mu, out.logvar, model.likelihood, beta,
-                             cfg.free_bits, model.x_logvar)
+            terms = vae_loss(
+                xb, out.recon, out.mu, out.logvar, model.likelihood, beta, cfg.free_bits, model.x_logvar
+            )
             self.optimizer.zero_grad(set_to_none=True)
             loss, rec_v, kl_v = terms.loss.item(), terms.recon.item(), terms.kl.item()
             grad_norm = math.nan
@@ -219,8 +226,7 @@ class Trainer:
                 bad_in_row += 1
                 skipped += 1
             elapsed += time.perf_counter() - t0
-            yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v,
-                             beta, grad_norm, not ok)
+            yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v, beta, grad_norm, not ok)
             if bad_in_row >= cfg.max_bad_steps:
                 self._rollback()
                 yield StopRecord(

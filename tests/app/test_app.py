@@ -1,14 +1,37 @@
-"""The launched app through a real gradio_client (one Client = one browser session)."""
+"""The launched app through real gradio_client sessions (one Client = one browser session)."""
 
 from __future__ import annotations
 
+import json
+import pickle
 import socket
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import handle_file  # noqa: E402
+
+TRAIN = {  # the Train tab's controls, as a script would send them
+    "dataset": "digits",
+    "arch": "mlp",
+    "latent_dim": 2,
+    "hidden_dim": 64,
+    "likelihood": "bernoulli",
+    "binarize": False,
+    "conditional": False,
+    "beta": 1.0,
+    "kl_schedule": "constant",
+    "warmup_epochs": 10,
+    "free_bits": 0.0,
+    "lr": 1e-3,
+    "batch_size": 64,
+    "epochs": 2,
+    "grad_clip": 1.0,
+    "seed": 0,
+}
 
 
 def _free_port() -> int:
@@ -18,38 +41,169 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def client():
-    from vae_explorer.ui import build_app
+def url():
+    from vae_explorer.ui import build_app, launch_kwargs
 
     demo = build_app()
-    demo.queue(default_concurrency_limit=1, max_size=16)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True, ssr_mode=False)
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    kw = {k: v for k, v in launch_kwargs().items() if k not in ("server_port", "server_name")}
+    _, local_url, _ = demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True, **kw)
     try:
-        yield gradio_client.Client(url, verbose=False)
+        yield local_url
     finally:
         demo.close()
+
+
+def _client(url):
+    return gradio_client.Client(url, verbose=False)
 
 
 def _image(path) -> np.ndarray:
     return np.asarray(Image.open(path))
 
 
-def test_same_seed_same_grid_other_seed_other_grid(client):
-    a = _image(client.predict(3, 1.0, api_name="/sample"))
-    b = _image(client.predict(3, 1.0, api_name="/sample"))
-    c = _image(client.predict(4, 1.0, api_name="/sample"))
-    assert a.shape[:2] == (8 * 9 * 6 + 6, 8 * 9 * 6 + 6)  # 8×8 grid of 8×8 digits, 1-px gaps, 6× enlarged
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
+def _series(plot: dict, name: str) -> list[float]:
+    fig = json.loads(plot["plot"])
+    return next(t["y"] for t in fig["data"] if t.get("name") == name)
+
+
+def test_a_session_starts_from_the_shipped_model(url):
+    info = _client(url).predict(api_name="/model_info")
+    assert info["dataset"] == "digits" and info["model_config"]["latent_dim"] == 2
+    assert info["epoch"] > 0 and not info["training"]
+
+
+def test_training_streams_falling_losses_and_separate_plots(url):
+    c = _client(url)
+    job = c.submit(**TRAIN, api_name="/train")
+    final = job.result(timeout=300)
+    updates = job.outputs()
+    assert len(updates) >= 3  # a first frame, one per epoch, and the final one
+    status, _diag, recon_plot, kl_plot = final[:4]
+    assert "Finished" in status and "epoch 2" in status
+    recon = _series(recon_plot, "per step")
+    assert len(recon) == 2 * 23  # 1,437 images / 64 per step, two epochs
+    assert np.mean(recon[-5:]) < np.mean(recon[:5]) - 3
+    assert len(_series(recon_plot, "test (per epoch)")) == 2
+    assert len(_series(kl_plot, "test (per epoch)")) == 2
+    info = c.predict(api_name="/model_info")
+    assert info["epoch"] == 2 and info["step"] == 46 and info["model_config"]["hidden_dim"] == 64
+
+
+def test_stop_mid_run_leaves_a_usable_model(url):
+    c = _client(url)
+    job = c.submit(**{**TRAIN, "epochs": 150}, api_name="/train")
+    deadline = time.time() + 60
+    while len(job.outputs()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    c.predict(api_name="/stop")
+    final = job.result(timeout=120)
+    assert "Stopped" in final[0]
+    info = c.predict(api_name="/model_info")
+    assert not info["training"] and 0 < info["step"] < 150 * 23
+    grid = _image(c.predict(api_name="/decode", z_text="[0.5, -0.5]", label=None))
+    assert grid.ndim == 2 and grid.std() > 0  # a real decode, not a blank
+    # Continue picks up from there, with the optimizer state.
+    done = c.predict(**{**TRAIN, "epochs": 1}, api_name="/continue_training")
+    after = c.predict(api_name="/model_info")
+    assert "Finished" in done[0] and after["step"] == info["step"] + 23
+
+
+def test_two_sessions_train_their_own_models(url):
+    a, b, fresh = _client(url), _client(url), _client(url)
+    shipped = fresh.predict(api_name="/model_info")["weights_sha256"]
+    a.predict(**{**TRAIN, "epochs": 1, "seed": 1}, api_name="/train")
+    ha = a.predict(api_name="/model_info")["weights_sha256"]
+    b.predict(**{**TRAIN, "epochs": 1, "seed": 2, "hidden_dim": 32}, api_name="/train")
+    info_b = b.predict(api_name="/model_info")
+    assert len({ha, info_b["weights_sha256"], shipped}) == 3
+    assert a.predict(api_name="/model_info")["weights_sha256"] == ha  # b's training did not touch a
+    assert info_b["model_config"]["hidden_dim"] == 32
+    assert fresh.predict(api_name="/model_info")["weights_sha256"] == shipped
 
 
 @pytest.mark.parametrize(
-    "seed, temperature, message",
-    [(-1, 1.0, "Seed must be a whole number"), (2**40, 1.0, "Seed must be a whole number"),
-     (0, 1e308, "greater than maximum"), (0, -5.0, "less than minimum")],
+    "change, message",
+    [
+        ({"epochs": 0}, "less than minimum"),
+        ({"epochs": 10**9}, "greater than maximum"),
+        ({"lr": 0}, "Learning rate must be"),
+        ({"lr": -1}, "Learning rate must be"),
+        ({"lr": 1e308}, "Learning rate must be"),
+        ({"lr": "abc"}, "Learning rate must be"),
+        ({"seed": -3}, "Seed must be"),
+        ({"grad_clip": -1}, "Gradient clip must be"),
+        ({"batch_size": 5000}, "greater than maximum"),
+        ({"arch": "transformer"}, "not in the list of choices"),
+        ({"dataset": "imagenet"}, "not in the list"),
+        ({"latent_dim": 2.5}, "Latent size must be a whole number"),
+        ({"seed": None}, "Seed must be"),
+        ({"beta": None}, ""),
+    ],
 )
-def test_bad_numbers_get_a_clear_error(client, seed, temperature, message):
+def test_bad_training_values_get_an_error_and_the_server_stays_up(url, change, message):
+    c = _client(url)
+    before = c.predict(api_name="/model_info")["weights_sha256"]
     with pytest.raises(Exception, match=message):
-        client.predict(seed, temperature, api_name="/sample")
-    # The session still works afterwards.
-    assert _image(client.predict(0, 1.0, api_name="/sample")).ndim == 2
+        c.predict(**{**TRAIN, **change}, api_name="/train")
+    assert c.predict(api_name="/model_info")["weights_sha256"] == before  # nothing lost
+
+
+def test_checkpoints_in_and_out(url, tmp_path):
+    c = _client(url)
+    c.predict(**{**TRAIN, "epochs": 1, "seed": 5}, api_name="/train")
+    mine = c.predict(api_name="/model_info")
+    path = c.predict(api_name="/save_checkpoint")
+    assert str(path).endswith(".safetensors")
+    c.predict("digits-conditional", api_name="/load_checkpoint")
+    assert c.predict(api_name="/model_info")["model_config"]["conditional"]
+    c.predict(handle_file(path), api_name="/upload_checkpoint")
+    back = c.predict(api_name="/model_info")
+    assert back["weights_sha256"] == mine["weights_sha256"] and back["epoch"] == 1
+    # A pickle with a payload, named like a checkpoint: refused, never run, model unchanged.
+    sentinel = tmp_path / "pwned"
+    bad = tmp_path / "evil.safetensors"
+    bad.write_bytes(pickle.dumps(_Payload(sentinel)))
+    with pytest.raises(Exception, match="pickle"):
+        c.predict(handle_file(str(bad)), api_name="/upload_checkpoint")
+    assert not sentinel.exists()
+    assert c.predict(api_name="/model_info")["weights_sha256"] == mine["weights_sha256"]
+
+
+class _Payload:
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (self.sentinel,))
+
+
+def test_sampling_is_seeded(url):
+    c = _client(url)
+    a = _image(c.predict(n=16, temperature=1.0, seed=3, label=None, api_name="/sample"))
+    b = _image(c.predict(n=16, temperature=1.0, seed=3, label=None, api_name="/sample"))
+    d = _image(c.predict(n=16, temperature=1.0, seed=4, label=None, api_name="/sample"))
+    assert np.array_equal(a, b) and not np.array_equal(a, d)
+
+
+@pytest.mark.parametrize(
+    "z, message",
+    [
+        ("[1, 2, 3]", "must have 2 numbers"),
+        ("abc", "list of 2 numbers"),
+        ("[1e9, 0]", "within"),
+        ('["x", 1]', "list of 2 numbers"),
+    ],
+)
+def test_decode_rejects_bad_points(url, z, message):
+    with pytest.raises(Exception, match=message):
+        _client(url).predict(api_name="/decode", z_text=z, label=None)
+
+
+def test_interpolate_returns_one_frame_per_step(url):
+    c = _client(url)
+    strip = _image(c.predict("[-2, 0]", "[2, 0]", 5, "slerp", api_name="/interpolate"))
+    single = _image(c.predict(api_name="/decode", z_text="[-2, 0]", label=None))
+    assert strip.shape[1] > 4 * strip.shape[0] and single.shape[0] == single.shape[1]

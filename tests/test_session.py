@@ -1,0 +1,137 @@
+"""Workspace: one user's model, optimizer, history and caches behind one lock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from vae_explorer import session as session_mod
+from vae_explorer.config import ModelConfig, TrainConfig
+from vae_explorer.session import Limits, Workspace
+from vae_explorer.trainer import EpochRecord, StepRecord, StopRecord
+
+SMALL = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=32)
+
+
+@pytest.fixture
+def ws():
+    return Workspace.from_shipped("digits-2d", device=torch.device("cpu"))
+
+
+def test_starts_from_the_shipped_model(ws):
+    assert ws.data.name == "digits" and ws.model.latent_dim == 2 and ws.run.epoch > 0
+    assert ws.trainer is None and not ws.is_training
+
+
+def test_reset_then_train_then_continue_keeps_the_optimizer(ws):
+    ws.reset(SMALL, TrainConfig(epochs=1, batch_size=64), "digits")
+    assert ws.run.epoch == 0 and ws.step_log == []
+    recs = list(ws.train(TrainConfig(epochs=1, batch_size=64)))
+    assert isinstance(recs[-1], EpochRecord) and ws.run.epoch == 1
+    trainer = ws.trainer
+    list(ws.train(TrainConfig(epochs=1, batch_size=64)))
+    assert ws.trainer is trainer and ws.run.epoch == 2 and ws.run.step == 46
+    # A changed setting (learning rate) builds a new trainer that keeps Adam's moments.
+    list(ws.train(TrainConfig(epochs=1, batch_size=64, lr=5e-4)))
+    assert ws.trainer is not trainer and ws.run.epoch == 3
+    assert all(int(s["step"]) == 69 for s in ws.trainer.optimizer.state.values())
+    assert [r.step for r in ws.step_log] == list(range(1, 70))
+
+
+def test_a_second_training_in_the_same_session_is_refused(ws):
+    gen = ws.train(TrainConfig(epochs=1, batch_size=64))
+    next(gen)
+    with pytest.raises(ValueError, match="already training"):
+        next(ws.train(TrainConfig(epochs=1, batch_size=64)))
+    gen.close()
+    assert not ws.is_training
+    assert isinstance(next(ws.train(TrainConfig(epochs=1, batch_size=64))), StepRecord)
+
+
+def test_decodes_between_steps_while_training_in_another_thread(ws):
+    ws.reset(SMALL, TrainConfig(epochs=30, batch_size=16), "digits")
+    errors, decodes = [], []
+
+    def train():
+        try:
+            for _ in ws.train(TrainConfig(epochs=30, batch_size=16)):
+                pass
+        except Exception as err:
+            errors.append(err)
+
+    t = threading.Thread(target=train)
+    t.start()
+    while t.is_alive() and len(decodes) < 50:
+        img = ws.decode([[0.3, -0.2]])
+        decodes.append(img)
+        assert torch.isfinite(img).all() and img.shape == (1, 1, 8, 8)
+    ws.request_stop()
+    t.join(timeout=60)
+    assert not t.is_alive() and not errors and len(decodes) == 50
+    assert isinstance(ws.last_stop, StopRecord) and not ws.last_stop.rolled_back
+
+
+def test_step_log_is_thinned_but_spans_the_run(ws, monkeypatch):
+    monkeypatch.setattr(session_mod, "MAX_STEP_LOG", 50)
+    ws.reset(SMALL, TrainConfig(epochs=3, batch_size=16), "digits")
+    list(ws.train(TrainConfig(epochs=3, batch_size=16)))  # 270 steps
+    steps = [r.step for r in ws.step_log]
+    assert len(steps) <= 50 and steps == sorted(steps) and steps[0] == 1 and steps[-1] > 250
+
+
+def test_a_bad_file_leaves_the_model_as_it_was(ws, tmp_path):
+    before = {k: v.clone() for k, v in ws.model.state_dict().items()}
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ValueError, match="pickle"):
+        ws.load(bad)
+    assert all(torch.equal(before[k], v) for k, v in ws.model.state_dict().items())
+
+
+def test_save_and_load_round_trip_with_training_state(ws, tmp_path):
+    ws.reset(SMALL, TrainConfig(epochs=1, batch_size=64), "digits")
+    list(ws.train(TrainConfig(epochs=1, batch_size=64)))
+    path = ws.save(tmp_path / "m.safetensors")
+    other = Workspace.from_shipped("digits-2d", device=torch.device("cpu"))
+    other.load(path)
+    assert other.run.epoch == 1 and other.run.step == 23 and other._optimizer_state is not None
+    x = ws.data.x_test[:4]
+    assert torch.equal(other.model.encode(x)[0], ws.model.encode(x)[0])
+
+
+def test_projection_is_cached_per_model_version(ws):
+    calls = []
+    real = session_mod.project
+
+    def counting(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    session_mod.project = counting
+    try:
+        p1, y1 = ws.projection("identity", 100)
+        p2, _ = ws.projection("identity", 100)
+        assert p1 is p2 and len(calls) == 1 and p1.coords.shape == (100, 2) and len(y1) == 100
+        ws.reset(SMALL, TrainConfig(epochs=1, batch_size=64), "digits")
+        ws.projection("identity", 100)
+        assert len(calls) == 2
+    finally:
+        session_mod.project = real
+
+
+def test_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("VAE_EXPLORER_MAX_EPOCHS", "5")
+    limits = Limits.from_env()
+    assert limits.max_epochs == 5
+    with pytest.raises(ValueError, match="at most 5 epochs"):
+        limits.check(SMALL, TrainConfig(epochs=6))
+    monkeypatch.setenv("VAE_EXPLORER_MAX_EPOCHS", "lots")
+    with pytest.raises(ValueError, match="VAE_EXPLORER_MAX_EPOCHS"):
+        Limits.from_env()
+
+
+def test_max_train_images_limits_the_data(monkeypatch):
+    ws = Workspace.from_shipped("digits-2d", limits=Limits(max_train_images=100), device=torch.device("cpu"))
+    assert len(ws.data.x_train) == 100 and len(ws.data.x_test) == 360

@@ -1,0 +1,261 @@
+"""Workspace: everything one user (one browser session) owns — model, optimiser, history,
+caches — behind one lock. Nothing here is shared between users except read-only data sets and
+shipped weights, so two students training at once never see each other's model.
+
+Decoding while training: every training step and every decode takes ``lock``, so a decode sees
+the weights between two steps, never half-way through one, and waits at most one step.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_checkpoints
+from .config import ModelConfig, RunInfo, TrainConfig
+from .data import ImageDataset, load_dataset
+from .evaluate import encode_all
+from .generate import decode_z, reconstruct, sample_prior
+from .latent import Projection, ProjectionCache, project
+from .model import VAE, build_model, select_device
+from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
+
+DEFAULT_CHECKPOINT = "digits-2d"
+MAX_STEP_LOG = 4000  # step records kept for plots; beyond this every other one is dropped
+
+
+def _env_int(name: str, default: int, lo: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"the environment variable {name} must be a whole number, got {raw!r}.") from None
+    if value < lo:
+        raise ValueError(f"the environment variable {name} must be at least {lo}, got {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hosted limits, from environment variables so a Space can tighten them."""
+
+    # VAE_EXPLORER_MAX_EPOCHS: most epochs one training run may ask for.
+    max_epochs: int = 200
+    # VAE_EXPLORER_MAX_TRAIN_IMAGES: training images used at most (a prefix of the set).
+    max_train_images: int = 60_000
+    # VAE_EXPLORER_MAX_HIDDEN: widest hidden layer a user may build.
+    max_hidden: int = 1024
+    # VAE_EXPLORER_MAX_LATENT: largest latent a user may build.
+    max_latent: int = 64
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            _env_int("VAE_EXPLORER_MAX_EPOCHS", cls.max_epochs),
+            _env_int("VAE_EXPLORER_MAX_TRAIN_IMAGES", cls.max_train_images),
+            _env_int("VAE_EXPLORER_MAX_HIDDEN", cls.max_hidden),
+            _env_int("VAE_EXPLORER_MAX_LATENT", cls.max_latent),
+        )
+
+    def check(self, model: ModelConfig, train: TrainConfig) -> None:
+        if train.epochs > self.max_epochs:
+            raise ValueError(f"at most {self.max_epochs} epochs per run here, got {train.epochs}.")
+        if model.hidden_dim > self.max_hidden:
+            raise ValueError(f"the hidden layer may have at most {self.max_hidden} units here.")
+        if model.latent_dim > self.max_latent:
+            raise ValueError(f"the latent may have at most {self.max_latent} dimensions here.")
+
+
+def _limit_data(data: ImageDataset, max_train: int) -> ImageDataset:
+    if len(data.x_train) <= max_train:
+        return data
+    return ImageDataset(
+        data.name,
+        data.x_train[:max_train],
+        data.y_train[:max_train],
+        data.x_test,
+        data.y_test,
+        data.class_names,
+        data.has_labels,
+    )
+
+
+class Workspace:
+    """One user's model and everything derived from it."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        data_dir: str | None = None,
+        limits: Limits | None = None,
+        device: torch.device | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.limits = limits or Limits.from_env()
+        self.data_dir = data_dir
+        self.device = device or select_device()
+        self.projections = ProjectionCache(size=4)
+        self.created = time.time()
+        self._training = False
+        self._set_checkpoint(checkpoint)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_shipped(cls, name: str = DEFAULT_CHECKPOINT, **kw) -> Workspace:
+        paths = shipped_checkpoints()
+        if name not in paths:
+            raise ValueError(f"there is no shipped checkpoint called {name!r}.")
+        return cls(load_checkpoint(paths[name]), **kw)
+
+    def _set_checkpoint(self, ck: Checkpoint) -> None:
+        with self.lock:
+            data = self._data_for(ck.run.dataset)
+            if data.image_shape != ck.model.config.input_shape:
+                raise ValueError(
+                    f"this model expects images of shape {ck.model.config.input_shape}, "
+                    f"but {data.name} has {data.image_shape}."
+                )
+            self.model: VAE = ck.model.to(self.device)
+            self.data = data
+            self.run = ck.run
+            self.trainer: Trainer | None = None
+            self._optimizer_state = ck.optimizer_state
+            self.version = 0  # bumps on every change of the weights: keys the caches
+            self.last_stop: StopRecord | None = None
+            self.step_log: list[StepRecord] = []  # applied steps, thinned to MAX_STEP_LOG
+
+    def _data_for(self, name: str) -> ImageDataset:
+        return _limit_data(load_dataset(name, self.data_dir, download=True), self.limits.max_train_images)
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Replace the model by a checkpoint file (validated; the old model stays on error)."""
+        ck = load_checkpoint(path, self.device)
+        self._set_checkpoint(ck)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        with self.lock:
+            optimizer = self.trainer.optimizer if self.trainer else None
+            return save_checkpoint(
+                path,
+                self.model,
+                self.run_info(),
+                optimizer,
+                metrics=self.run.history[-1] if self.run.history else {},
+            )
+
+    def run_info(self) -> RunInfo:
+        return self.trainer.run_info() if self.trainer else self.run
+
+    def reset(self, model_config: ModelConfig, train_config: TrainConfig, dataset: str) -> None:
+        """A fresh, untrained model with the given configuration."""
+        self.limits.check(model_config, train_config)
+        data = self._data_for(dataset)
+        if model_config.input_shape != data.image_shape:
+            raise ValueError(f"{data.name} has images of shape {data.image_shape}.")
+        model = build_model(model_config, train_config.seed, self.device)
+        with self.lock:
+            self.model, self.data = model, data
+            self.run = RunInfo(data.name, list(data.class_names), train_config)
+            self.trainer = None
+            self._optimizer_state = None
+            self.version += 1
+            self.last_stop = None
+            self.step_log = []
+
+    # -- training -------------------------------------------------------------------------
+    def train(self, train_config: TrainConfig) -> Iterator[StepRecord | EpochRecord | StopRecord]:
+        """Continue training the current model with ``train_config`` (its optimizer state is
+        kept). Each step runs under the lock; the caller may stop iterating at any time."""
+        self.limits.check(self.model.config, train_config)
+        with self.lock:
+            if self._training:
+                raise ValueError("this session is already training; stop it first.")
+            if self.trainer is None or self.trainer.config != train_config:
+                prev = self.trainer
+                state = prev.optimizer.state_dict() if prev else self._optimizer_state
+                info = prev.run_info() if prev else self.run
+                self.trainer = Trainer(
+                    self.model,
+                    self.data,
+                    train_config,
+                    epoch=info.epoch,
+                    step=info.step,
+                    history=info.history,
+                    optimizer_state=state,
+                )
+            trainer = self.trainer
+            self.last_stop = None
+            self._training = True
+        gen = trainer.run()
+        try:
+            while True:
+                with self.lock:
+                    try:
+                        rec = next(gen)
+                    except StopIteration:
+                        return
+                    if isinstance(rec, StepRecord) and not rec.skipped:
+                        self._log_step(rec)
+                    if not isinstance(rec, StepRecord) or not rec.skipped:
+                        self.version += 1
+                    if isinstance(rec, StopRecord):
+                        self.last_stop = rec
+                    self.run = trainer.run_info()
+                yield rec
+        finally:
+            gen.close()
+            self._training = False
+
+    def _log_step(self, rec: StepRecord) -> None:
+        self.step_log.append(rec)
+        if len(self.step_log) > MAX_STEP_LOG:
+            # Halve the resolution of the older part: bounded memory, the whole run still shown.
+            self.step_log = self.step_log[::2]
+
+    @property
+    def is_training(self) -> bool:
+        return self._training
+
+    def request_stop(self) -> None:
+        trainer = self.trainer
+        if trainer is not None:
+            trainer.request_stop()
+
+    # -- reading the model (each under the lock) -----------------------------------------
+    def sample(self, n: int, temperature: float, seed: int, label: int | None = None) -> torch.Tensor:
+        with self.lock:
+            return sample_prior(self.model, n, temperature, seed, label)
+
+    def decode(self, z: np.ndarray, label: int | None = None) -> torch.Tensor:
+        z_t = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, self.model.latent_dim)
+        with self.lock:
+            y = None
+            if self.model.config.conditional:
+                y = torch.full((len(z_t),), 0 if label is None else int(label), dtype=torch.long)
+            return decode_z(self.model, z_t, y)
+
+    def reconstructions(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first n test images and their reconstructions (decoded from mu)."""
+        x, y = self.data.x_test[:n], self.data.y_test[:n]
+        with self.lock:
+            return x, reconstruct(self.model, x, y)
+
+    def projection(self, method: str, n_points: int = 2000, seed: int = 0) -> tuple[Projection, torch.Tensor]:
+        """2-D projection of the test set's mu (cached per model version) and the labels."""
+        n = max(1, min(int(n_points), len(self.data.x_test)))
+        x, y = self.data.x_test[:n], self.data.y_test[:n]
+        with self.lock:
+            version, model = self.version, self.model
+            key = (version, method, n, seed)
+            mu, _ = encode_all(model, x, y if model.config.conditional else None)
+        return self.projections.get(key, lambda: project(mu, method, seed)), y
