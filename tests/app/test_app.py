@@ -78,7 +78,7 @@ def test_training_streams_falling_losses_and_separate_plots(url):
     job = c.submit(**TRAIN, api_name="/train")
     final = job.result(timeout=300)
     updates = job.outputs()
-    assert len(updates) >= 3  # a first frame, one per epoch, and the final one
+    assert len(updates) >= 2  # a first frame (at once) and the final one, more on longer runs
     status, _diag, recon_plot, kl_plot = final[:4]
     assert "Finished" in status and "epoch 2" in status
     recon = _series(recon_plot, "per step")
@@ -207,3 +207,21 @@ def test_interpolate_returns_one_frame_per_step(url):
     strip = _image(c.predict("[-2, 0]", "[2, 0]", 5, "slerp", api_name="/interpolate"))
     single = _image(c.predict(api_name="/decode", z_text="[-2, 0]", label=None))
     assert strip.shape[1] > 4 * strip.shape[0] and single.shape[0] == single.shape[1]
+
+
+def test_a_cancelled_job_ends_training_like_a_closed_tab(url):
+    c = _client(url)
+    job = c.submit(**{**TRAIN, "epochs": 150}, api_name="/train")
+    deadline = time.time() + 60
+    while len(job.outputs()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    job.cancel()
+    deadline = time.time() + 20
+    info = c.predict(api_name="/model_info")
+    while info["training"] and time.time() < deadline:
+        time.sleep(0.2)
+        info = c.predict(api_name="/model_info")
+    assert not info["training"], "training kept running after its job was cancelled"
+    time.sleep(1.0)
+    assert c.predict(api_name="/model_info")["step"] == info["step"]  # no runaway thread
+    assert 0 < info["step"] < 150 * 23

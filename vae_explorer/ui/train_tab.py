@@ -21,7 +21,8 @@ from ..trainer import EpochRecord, StepRecord, StopRecord
 from . import plots
 from .common import LIMITS, TRAIN_CONCURRENCY, as_choice, as_float, as_int, display, guard, workspace
 
-YIELD_EVERY = 0.4  # seconds between live updates: each one re-sends figures and images
+YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (and images)
+IMAGES_EVERY = 2.0  # seconds between refreshes of the reconstruction and sample images
 N_RECON = 8
 N_SAMPLES = 32
 
@@ -131,11 +132,13 @@ def view(
 
 
 def _stream(ws: Workspace, tcfg: TrainConfig):
-    """Train and yield [state, *view] a few times a second; images once per epoch."""
+    """Train and yield [state, *view] about once every YIELD_EVERY seconds, with fresh images
+    after an epoch at most every IMAGES_EVERY seconds. Each update costs the training thread
+    tens of milliseconds in Gradio, so more would slow training down for everyone."""
     steps_per_epoch = math.ceil(len(ws.data.x_train) / tcfg.batch_size)
     total = steps_per_epoch * tcfg.epochs
-    done, last_yield, t0 = 0, 0.0, time.perf_counter()
-    img_s = 0.0
+    done, img_s, new_epoch = 0, 0.0, False
+    t0 = last_yield = last_images = time.perf_counter()
     yield [ws, *view(ws, 0, total, note="Training…")]
     gen = guard(lambda: ws.train(tcfg))
     try:
@@ -144,12 +147,8 @@ def _stream(ws: Workspace, tcfg: TrainConfig):
             if isinstance(rec, StepRecord):
                 done += 1
                 img_s = done * tcfg.batch_size / max(now - t0, 1e-9)
-                if now - last_yield >= YIELD_EVERY:
-                    last_yield = now
-                    yield [ws, *view(ws, done, total, img_s, "Training…", images=False)]
             elif isinstance(rec, EpochRecord):
-                last_yield = now
-                yield [ws, *view(ws, done, total, img_s, "Training…")]
+                new_epoch = True
             elif isinstance(rec, StopRecord):
                 note = (
                     "Stopped: the model is as it was after the last step."
@@ -158,6 +157,12 @@ def _stream(ws: Workspace, tcfg: TrainConfig):
                 )
                 yield [ws, *view(ws, done, total, img_s, note)]
                 return
+            if now - last_yield >= YIELD_EVERY:
+                images = new_epoch and now - last_images >= IMAGES_EVERY
+                yield [ws, *view(ws, done, total, img_s, "Training…", images=images)]
+                last_yield = now
+                if images:
+                    last_images, new_epoch = now, False
     except ValueError as err:  # e.g. already training in this session
         raise gr.Error(str(err)) from None
     yield [ws, *view(ws, done, total, img_s, "Finished.")]
