@@ -494,6 +494,12 @@ CRAFTED = {
     "history not a list": lambda h: h["__metadata__"].update(
         run=h["__metadata__"]["run"].replace('"history": []', '"history": "abc"')
     ),
+    "history record without fields": lambda h: h["__metadata__"].update(
+        run=h["__metadata__"]["run"].replace('"history": []', '"history": [{}]')
+    ),
+    "history record with a string loss": lambda h: h["__metadata__"].update(
+        run=h["__metadata__"]["run"].replace('"history": []', '"history": [{"test_loss": "x", "step": 1}]')
+    ),
 }
 
 

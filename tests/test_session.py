@@ -135,3 +135,63 @@ def test_limits_come_from_the_environment(monkeypatch):
 def test_max_train_images_limits_the_data(monkeypatch):
     ws = Workspace.from_shipped("digits-2d", limits=Limits(max_train_images=100), device=torch.device("cpu"))
     assert len(ws.data.x_train) == 100 and len(ws.data.x_test) == 360
+
+
+def test_reset_and_load_are_refused_while_training(ws, tmp_path):
+    path = ws.save(tmp_path / "m.safetensors")
+    gen = ws.train(TrainConfig(epochs=1, batch_size=64))
+    next(gen)
+    with pytest.raises(ValueError, match="stop it first"):
+        ws.reset(SMALL, TrainConfig(), "digits")
+    with pytest.raises(ValueError, match="stop it first"):
+        ws.load(path)
+    gen.close()
+    ws.load(path)  # fine once training has ended
+
+
+def test_a_stop_pressed_before_training_starts_is_honoured(ws):
+    ws.begin_action()  # a Start begins...
+    ws.request_stop()  # ...and Stop is pressed while it is still building its model
+    recs = list(ws.train(TrainConfig(epochs=5, batch_size=64)))
+    assert isinstance(recs[-1], StopRecord) and ws.trainer.step == ws.run.step
+    assert len([r for r in recs if isinstance(r, StepRecord)]) <= 1
+    ws.begin_action()  # the next action starts clean
+    assert isinstance(list(ws.train(TrainConfig(epochs=1, batch_size=64)))[-1], EpochRecord)
+
+
+def test_saving_right_after_a_load_keeps_the_optimizer_state(ws, tmp_path):
+    list(ws.train(TrainConfig(epochs=1, batch_size=64)))
+    first = ws.save(tmp_path / "a.safetensors")
+    other = Workspace.from_shipped("digits-2d", device=torch.device("cpu"))
+    other.load(first)
+    second = other.save(tmp_path / "b.safetensors")
+    from vae_explorer.checkpoint import load_checkpoint
+
+    a, b = load_checkpoint(first).optimizer_state, load_checkpoint(second).optimizer_state
+    assert b is not None and a["state"].keys() == b["state"].keys()
+    assert all(torch.equal(a["state"][i]["exp_avg"], b["state"][i]["exp_avg"]) for i in a["state"])
+
+
+def test_models_over_the_limits_or_from_unregistered_data_are_refused(ws, tmp_path):
+    import dataclasses
+
+    from vae_explorer.checkpoint import save_checkpoint
+    from vae_explorer.config import RunInfo
+    from vae_explorer.model import build_model
+
+    big = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=100, hidden_dim=16))
+    save_checkpoint(tmp_path / "big.safetensors", big, RunInfo("digits"))
+    with pytest.raises(ValueError, match="at most 64 dimensions"):
+        ws.load(tmp_path / "big.safetensors")
+    probe = tmp_path / "probe.safetensors"
+    save_checkpoint(probe, build_model(SMALL), dataclasses.replace(RunInfo(), dataset="npz:/etc/passwd"))
+    with pytest.raises(ValueError, match="only digits"):
+        ws.load(probe)
+
+
+def test_a_rollback_removes_its_steps_from_the_plots(ws):
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=64, clamp_logvar=False)
+    ws.reset(cfg, TrainConfig(), "digits")
+    recs = list(ws.train(TrainConfig(epochs=3, batch_size=64, lr=10.0, grad_clip=0.0)))
+    assert isinstance(recs[-1], StopRecord) and recs[-1].rolled_back
+    assert all(r.step <= ws.run.step for r in ws.step_log)

@@ -18,7 +18,7 @@ import json
 import os
 import struct
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from safetensors.torch import save as st_save
 
 from .config import ModelConfig, RunInfo, TrainConfig
 from .model import VAE, build_model
+from .trainer import EpochRecord
+
+EPOCH_FIELDS = {f.name for f in fields(EpochRecord)}
 
 FORMAT = "vae-explorer"
 FORMAT_VERSION = "1"
@@ -105,6 +108,32 @@ def _json_field(meta: dict[str, str], key: str, name: str) -> Any:
         raise ValueError(f"{name} has unreadable '{key}' metadata.") from None
 
 
+def _check_history(history: Any, latent_dim: int) -> None:
+    """Each record must be a whole EpochRecord with numbers where numbers go: plots and
+    diagnostics read them, and a crafted history must not crash them. (Values may be non-finite:
+    a prior gap can be infinite, and the plots show NaN as a gap.)"""
+    if not isinstance(history, list) or len(history) > 1_000_000:
+        raise ValueError("the training history must be a list of epoch records.")
+    for rec in history:
+        if not isinstance(rec, dict) or set(rec) != EPOCH_FIELDS:
+            raise ValueError("a training-history record does not have the fields of an epoch record.")
+        for key, value in rec.items():
+            if key == "kl_per_dim":
+                ok = isinstance(value, list) and len(value) == latent_dim and all(_number(v) for v in value)
+            elif key == "collapsed":
+                ok = isinstance(value, bool)
+            elif key in ("epoch", "step", "active_units", "skipped_steps"):
+                ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+            else:
+                ok = _number(value)
+            if not ok:
+                raise ValueError(f"a training-history record has an invalid {key!r}.")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
         raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
@@ -135,8 +164,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         train = TrainConfig.from_dict(run_raw.get("train", {}))
         history = run_raw.get("history", [])
         class_names = run_raw.get("class_names", [])
-        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise ValueError("the training history must be a list of records.")
+        _check_history(history, config.latent_dim)
         if not isinstance(class_names, list) or len(class_names) > config.num_classes + 1000:
             raise ValueError("class_names must be a list.")
         run = RunInfo(

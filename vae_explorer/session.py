@@ -8,6 +8,7 @@ the weights between two steps, never half-way through one, and waits at most one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -20,7 +21,7 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_checkpoints
 from .config import ModelConfig, RunInfo, TrainConfig
-from .data import ImageDataset, load_dataset
+from .data import ImageDataset, dataset_names, load_dataset
 from .evaluate import encode_all
 from .generate import decode_z, reconstruct, sample_prior
 from .latent import Projection, ProjectionCache, project
@@ -69,6 +70,9 @@ class Limits:
     def check(self, model: ModelConfig, train: TrainConfig) -> None:
         if train.epochs > self.max_epochs:
             raise ValueError(f"at most {self.max_epochs} epochs per run here, got {train.epochs}.")
+        self.check_model(model)
+
+    def check_model(self, model: ModelConfig) -> None:
         if model.hidden_dim > self.max_hidden:
             raise ValueError(f"the hidden layer may have at most {self.max_hidden} units here.")
         if model.latent_dim > self.max_latent:
@@ -107,6 +111,15 @@ class Workspace:
         self.projections = ProjectionCache(size=4)
         self.created = time.time()
         self._training = False
+        # Stop requests reach the running trainer and any training that starts after them,
+        # until a new user action clears them (see begin_action): a Stop pressed while a Start
+        # is still building its model is not lost.
+        self._stop = threading.Event()
+        self._running: Trainer | None = None
+        # Readers waiting for the lock. Locks are not fair: a training loop that re-takes the lock
+        # right after each step would starve them, so it pauses a moment while anyone waits.
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
         self._set_checkpoint(checkpoint)
 
     # -- construction ---------------------------------------------------------------------
@@ -118,13 +131,27 @@ class Workspace:
         return cls(load_checkpoint(paths[name]), **kw)
 
     def _set_checkpoint(self, ck: Checkpoint) -> None:
+        cfg = ck.model.config
+        self.limits.check_model(cfg)
+        if ck.run.dataset not in dataset_names():
+            # A checkpoint names its data set; only registered names are followed, never a
+            # path on this server (an "npz:/etc/..." would probe or read the server's files).
+            raise ValueError(
+                f"this model was trained on {ck.run.dataset!r}; here only {', '.join(dataset_names())} "
+                "models can be loaded."
+            )
+        data = self._data_for(ck.run.dataset)  # slow the first time: outside the lock
+        if data.image_shape != cfg.input_shape:
+            raise ValueError(
+                f"this model expects images of shape {cfg.input_shape}, "
+                f"but {data.name} has {data.image_shape}."
+            )
+        if cfg.conditional and cfg.num_classes != data.num_classes:
+            raise ValueError(
+                f"this conditional model has {cfg.num_classes} classes; {data.name} has {data.num_classes}."
+            )
         with self.lock:
-            data = self._data_for(ck.run.dataset)
-            if data.image_shape != ck.model.config.input_shape:
-                raise ValueError(
-                    f"this model expects images of shape {ck.model.config.input_shape}, "
-                    f"but {data.name} has {data.image_shape}."
-                )
+            self._refuse_while_training()
             self.model: VAE = ck.model.to(self.device)
             self.data = data
             self.run = ck.run
@@ -133,6 +160,10 @@ class Workspace:
             self.version = 0  # bumps on every change of the weights: keys the caches
             self.last_stop: StopRecord | None = None
             self.step_log: list[StepRecord] = []  # applied steps, thinned to MAX_STEP_LOG
+
+    def _refuse_while_training(self) -> None:
+        if self._training:
+            raise ValueError("training is running in this session: stop it first.")
 
     def _data_for(self, name: str) -> ImageDataset:
         return _limit_data(load_dataset(name, self.data_dir, download=True), self.limits.max_train_images)
@@ -143,8 +174,12 @@ class Workspace:
         self._set_checkpoint(ck)
 
     def save(self, path: str | os.PathLike) -> Path:
-        with self.lock:
+        with self._reading():
             optimizer = self.trainer.optimizer if self.trainer else None
+            if optimizer is None and self._optimizer_state is not None:
+                # Loaded with Adam's moments and not trained since: keep them in the file.
+                optimizer = torch.optim.Adam(self.model.parameters())
+                optimizer.load_state_dict(self._optimizer_state)
             return save_checkpoint(
                 path,
                 self.model,
@@ -159,11 +194,12 @@ class Workspace:
     def reset(self, model_config: ModelConfig, train_config: TrainConfig, dataset: str) -> None:
         """A fresh, untrained model with the given configuration."""
         self.limits.check(model_config, train_config)
-        data = self._data_for(dataset)
+        data = self._data_for(dataset)  # slow the first time: outside the lock
         if model_config.input_shape != data.image_shape:
             raise ValueError(f"{data.name} has images of shape {data.image_shape}.")
         model = build_model(model_config, train_config.seed, self.device)
         with self.lock:
+            self._refuse_while_training()
             self.model, self.data = model, data
             self.run = RunInfo(data.name, list(data.class_names), train_config)
             self.trainer = None
@@ -196,10 +232,15 @@ class Workspace:
             trainer = self.trainer
             self.last_stop = None
             self._training = True
+            self._running = trainer
         gen = trainer.run()
         try:
             while True:
+                if self._waiting:
+                    time.sleep(0.001)  # let a waiting reader (a decode, a sample) in between steps
                 with self.lock:
+                    if self._stop.is_set():
+                        trainer.request_stop()  # honoured before the next step
                     try:
                         rec = next(gen)
                     except StopIteration:
@@ -210,11 +251,17 @@ class Workspace:
                         self.version += 1
                     if isinstance(rec, StopRecord):
                         self.last_stop = rec
-                    self.run = trainer.run_info()
+                        if rec.rolled_back:  # the rolled-back steps are no longer part of the run
+                            self.step_log = [r for r in self.step_log if r.step <= rec.step]
+                    if not isinstance(rec, StepRecord):
+                        self.run = trainer.run_info()
                 yield rec
         finally:
             gen.close()
-            self._training = False
+            with self.lock:
+                self.run = trainer.run_info()
+                self._training = False
+                self._running = None
 
     def _log_step(self, rec: StepRecord) -> None:
         self.step_log.append(rec)
@@ -226,19 +273,36 @@ class Workspace:
     def is_training(self) -> bool:
         return self._training
 
+    def begin_action(self) -> None:
+        """A new user action (Start, Continue) begins: earlier Stop presses are spent."""
+        self._stop.clear()
+
     def request_stop(self) -> None:
-        trainer = self.trainer
+        """Stop the running training after its current step, or a training about to start."""
+        self._stop.set()
+        trainer = self._running
         if trainer is not None:
             trainer.request_stop()
 
+    @contextlib.contextmanager
+    def _reading(self):
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            with self.lock:
+                yield
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
     # -- reading the model (each under the lock) -----------------------------------------
     def sample(self, n: int, temperature: float, seed: int, label: int | None = None) -> torch.Tensor:
-        with self.lock:
+        with self._reading():
             return sample_prior(self.model, n, temperature, seed, label)
 
     def decode(self, z: np.ndarray, label: int | None = None) -> torch.Tensor:
         z_t = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, self.model.latent_dim)
-        with self.lock:
+        with self._reading():
             y = None
             if self.model.config.conditional:
                 y = torch.full((len(z_t),), 0 if label is None else int(label), dtype=torch.long)
@@ -247,14 +311,14 @@ class Workspace:
     def reconstructions(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The first n test images and their reconstructions (decoded from mu)."""
         x, y = self.data.x_test[:n], self.data.y_test[:n]
-        with self.lock:
+        with self._reading():
             return x, reconstruct(self.model, x, y)
 
     def projection(self, method: str, n_points: int = 2000, seed: int = 0) -> tuple[Projection, torch.Tensor]:
         """2-D projection of the test set's mu (cached per model version) and the labels."""
         n = max(1, min(int(n_points), len(self.data.x_test)))
         x, y = self.data.x_test[:n], self.data.y_test[:n]
-        with self.lock:
+        with self._reading():
             version, model = self.version, self.model
             key = (version, method, n, seed)
             mu, _ = encode_all(model, x, y if model.config.conditional else None)

@@ -225,3 +225,28 @@ def test_a_cancelled_job_ends_training_like_a_closed_tab(url):
     time.sleep(1.0)
     assert c.predict(api_name="/model_info")["step"] == info["step"]  # no runaway thread
     assert 0 < info["step"] < 150 * 23
+
+
+@pytest.mark.parametrize("z", ["[" + "9" * 400 + ", 0]", "[" * 5000 + "]" * 5000, "[1" + ", 1" * 30000 + "]"])
+def test_decode_survives_hostile_text(url, z):
+    c = _client(url)
+    with pytest.raises(Exception, match=r"z (must|is too long)"):
+        c.predict(api_name="/decode", z_text=z, label=None)
+    assert c.predict(api_name="/model_info")["dataset"] == "digits"
+
+
+def test_a_queued_training_can_be_cancelled_before_it_starts(url):
+    # One training runs at a time; a second waits in the queue. A script cancels its job (the
+    # browser's Stop button does the same for a queued Start, through Gradio's /cancel).
+    a, b = _client(url), _client(url)
+    job_a = a.submit(**{**TRAIN, "epochs": 100}, api_name="/train")
+    while len(job_a.outputs()) < 1:
+        time.sleep(0.1)
+    job_b = b.submit(**{**TRAIN, "epochs": 100}, api_name="/train")
+    time.sleep(0.5)
+    job_b.cancel()
+    a.predict(api_name="/stop")
+    job_a.result(timeout=60)
+    time.sleep(1.5)
+    info_b = b.predict(api_name="/model_info")
+    assert not info_b["training"] and info_b["epoch"] == 300  # still the shipped model, untrained

@@ -77,6 +77,13 @@ def as_float(value: Any, name: str, lo: float, hi: float) -> float:
     return f
 
 
+def as_bool(value: Any, name: str) -> bool:
+    """A checkbox value; the API may send anything, and "no" must not mean True."""
+    if not isinstance(value, bool):
+        raise gr.Error(f"{name} must be true or false.")
+    return value
+
+
 def as_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> str:
     if value not in choices:
         raise gr.Error(f"{name} must be one of: {', '.join(choices)}.")

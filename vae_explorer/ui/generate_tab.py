@@ -14,6 +14,7 @@ from ..generate import interpolate
 from .common import as_choice, as_float, as_int, display, guard, workspace
 
 MAX_Z_ABS = 1e3  # latent coordinates beyond this are no place the prior puts mass
+MAX_Z_TEXT = 20_000  # characters: enough for 512 numbers at full precision
 
 
 def _label(ws, label):
@@ -26,10 +27,12 @@ def _label(ws, label):
 
 def _parse_z(ws, text, name: str = "z") -> np.ndarray:
     """A latent point from untrusted JSON text, e.g. "[0.5, -1.2]"."""
+    if isinstance(text, str) and len(text) > MAX_Z_TEXT:
+        raise gr.Error(f"{name} is too long: give {ws.model.latent_dim} numbers.")
     try:
         values = json.loads(text) if isinstance(text, str) else text
         z = np.asarray(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError, json.JSONDecodeError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise gr.Error(f"{name} must be a list of {ws.model.latent_dim} numbers, e.g. [0.5, -1.2].") from None
     if z.size != ws.model.latent_dim:
         raise gr.Error(f"{name} must have {ws.model.latent_dim} numbers, got {z.size}.")

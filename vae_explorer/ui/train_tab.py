@@ -19,7 +19,17 @@ from ..diagnostics import training_findings
 from ..session import Workspace
 from ..trainer import EpochRecord, StepRecord, StopRecord
 from . import plots
-from .common import LIMITS, TRAIN_CONCURRENCY, as_choice, as_float, as_int, display, guard, workspace
+from .common import (
+    LIMITS,
+    TRAIN_CONCURRENCY,
+    as_bool,
+    as_choice,
+    as_float,
+    as_int,
+    display,
+    guard,
+    workspace,
+)
 
 YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (and images)
 IMAGES_EVERY = 2.0  # seconds between refreshes of the reconstruction and sample images
@@ -70,11 +80,11 @@ def _configs(
             warmup_epochs=as_float(warmup, "Warm-up epochs", 0.0, 1000.0),
             free_bits=as_float(free_bits, "Free bits", 0.0, 10.0),
             grad_clip=as_float(clip, "Gradient clip", 0.0, 1000.0),
-            binarize=bool(binarize),
+            binarize=as_bool(binarize, "Binarize"),
             seed=as_int(seed, "Seed", 0, 2**31 - 1),
         )
     )
-    return (arch, latent, hidden, likelihood, bool(conditional)), tcfg, dataset
+    return (arch, latent, hidden, likelihood, as_bool(conditional, "Conditional")), tcfg, dataset
 
 
 def _progress_html(ws: Workspace, done: int, total: int, img_s: float, note: str = "") -> str:
@@ -131,7 +141,7 @@ def view(
     return out
 
 
-def _stream(ws: Workspace, tcfg: TrainConfig):
+def _stream(ws: Workspace, tcfg: TrainConfig, note: str = ""):
     """Train and yield [state, *view] about once every YIELD_EVERY seconds, with fresh images
     after an epoch at most every IMAGES_EVERY seconds. Each update costs the training thread
     tens of milliseconds in Gradio, so more would slow training down for everyone."""
@@ -139,7 +149,8 @@ def _stream(ws: Workspace, tcfg: TrainConfig):
     total = steps_per_epoch * tcfg.epochs
     done, img_s, new_epoch = 0, 0.0, False
     t0 = last_yield = last_images = time.perf_counter()
-    yield [ws, *view(ws, 0, total, note="Training…")]
+    running = f"Training… {note}".strip()
+    yield [ws, *view(ws, 0, total, note=running)]
     gen = guard(lambda: ws.train(tcfg))
     try:
         for rec in gen:
@@ -159,7 +170,7 @@ def _stream(ws: Workspace, tcfg: TrainConfig):
                 return
             if now - last_yield >= YIELD_EVERY:
                 images = new_epoch and now - last_images >= IMAGES_EVERY
-                yield [ws, *view(ws, done, total, img_s, "Training…", images=images)]
+                yield [ws, *view(ws, done, total, img_s, running, images=images)]
                 last_yield = now
                 if images:
                     last_images, new_epoch = now, False
@@ -332,134 +343,49 @@ def build(state: gr.State) -> dict:
         return tcfg
 
     # Named parameters, in the order of `controls`: they are the API's argument names.
-    def on_start(
-        ws,
-        dataset,
-        arch,
-        latent_dim,
-        hidden_dim,
-        likelihood,
-        binarize,
-        conditional,
-        beta,
-        kl_schedule,
-        warmup_epochs,
-        free_bits,
-        lr,
-        batch_size,
-        epochs,
-        grad_clip,
-        seed,
-    ):
+    # fmt: off
+    def on_start(ws, dataset, arch, latent_dim, hidden_dim, likelihood, binarize, conditional, beta,
+                 kl_schedule, warmup_epochs, free_bits, lr, batch_size, epochs, grad_clip, seed):
         """Build a fresh model with these settings and train it, streaming progress."""
         ws = workspace(ws)
-        values = (
-            dataset,
-            arch,
-            latent_dim,
-            hidden_dim,
-            likelihood,
-            binarize,
-            conditional,
-            beta,
-            kl_schedule,
-            warmup_epochs,
-            free_bits,
-            lr,
-            batch_size,
-            epochs,
-            grad_clip,
-            seed,
-        )
-        tcfg = _fresh(ws, values)
+        ws.begin_action()
+        tcfg = _fresh(ws, (dataset, arch, latent_dim, hidden_dim, likelihood, binarize, conditional, beta,
+                           kl_schedule, warmup_epochs, free_bits, lr, batch_size, epochs, grad_clip, seed))
         yield from _stream(ws, tcfg)
 
-    def on_continue(
-        ws,
-        dataset,
-        arch,
-        latent_dim,
-        hidden_dim,
-        likelihood,
-        binarize,
-        conditional,
-        beta,
-        kl_schedule,
-        warmup_epochs,
-        free_bits,
-        lr,
-        batch_size,
-        epochs,
-        grad_clip,
-        seed,
-    ):
-        """Train the current model further (its optimizer state is kept); model settings are ignored."""
+    def on_continue(ws, dataset, arch, latent_dim, hidden_dim, likelihood, binarize, conditional, beta,
+                    kl_schedule, warmup_epochs, free_bits, lr, batch_size, epochs, grad_clip, seed):
+        """Train the current model further (its optimizer state is kept); the data set and model
+        settings are those of the current model, the training settings are these."""
         ws = workspace(ws)
-        _, tcfg, _ = _configs(
-            dataset,
-            arch,
-            latent_dim,
-            hidden_dim,
-            likelihood,
-            binarize,
-            conditional,
-            beta,
-            kl_schedule,
-            warmup_epochs,
-            free_bits,
-            lr,
-            batch_size,
-            epochs,
-            grad_clip,
-            seed,
-        )
-        yield from _stream(ws, tcfg)
+        ws.begin_action()
+        model, tcfg, ds = _configs(dataset, arch, latent_dim, hidden_dim, likelihood, binarize, conditional,
+                                   beta, kl_schedule, warmup_epochs, free_bits, lr, batch_size, epochs,
+                                   grad_clip, seed)
+        c = ws.model.config
+        current = (c.arch, c.latent_dim, c.hidden_dim, c.likelihood, c.conditional)
+        note = ("Continuing the current model: data set and model settings apply on Start or Reset."
+                if model != current or ds != ws.run.dataset else "")
+        yield from _stream(ws, tcfg, note)
 
-    def on_reset(
-        ws,
-        dataset,
-        arch,
-        latent_dim,
-        hidden_dim,
-        likelihood,
-        binarize,
-        conditional,
-        beta,
-        kl_schedule,
-        warmup_epochs,
-        free_bits,
-        lr,
-        batch_size,
-        epochs,
-        grad_clip,
-        seed,
-    ):
+    def on_reset(ws, dataset, arch, latent_dim, hidden_dim, likelihood, binarize, conditional, beta,
+                 kl_schedule, warmup_epochs, free_bits, lr, batch_size, epochs, grad_clip, seed):
         """Replace the model by a fresh, untrained one with these settings."""
         ws = workspace(ws)
-        values = (
-            dataset,
-            arch,
-            latent_dim,
-            hidden_dim,
-            likelihood,
-            binarize,
-            conditional,
-            beta,
-            kl_schedule,
-            warmup_epochs,
-            free_bits,
-            lr,
-            batch_size,
-            epochs,
-            grad_clip,
-            seed,
-        )
-        _fresh(ws, values)
+        _fresh(ws, (dataset, arch, latent_dim, hidden_dim, likelihood, binarize, conditional, beta,
+                    kl_schedule, warmup_epochs, free_bits, lr, batch_size, epochs, grad_clip, seed))
         return [ws, *view(ws, note="A fresh, untrained model.")]
+    # fmt: on
 
     def on_stop(ws):
-        if ws is not None:
-            ws.request_stop()
+        """Stop training after the current step; returns once it has stopped."""
+        if ws is None:
+            return [ws, *[gr.skip()] * len(right)]
+        ws.request_stop()
+        deadline = time.perf_counter() + 10
+        while ws.is_training and time.perf_counter() < deadline:
+            time.sleep(0.02)
+        return [ws, *view(ws, note="Stopped: the model is as it was after the last step.")]
 
     def _loaded(ws, note):
         c = ws.model.config
@@ -504,9 +430,20 @@ def build(state: gr.State) -> dict:
         return [ws, *view(ws, note="Ready: press Start to train, or explore the loaded model.")]
 
     train_kw = {"concurrency_limit": TRAIN_CONCURRENCY, "concurrency_id": "train", "show_progress": "hidden"}
-    start.click(on_start, [state, *controls], [state, *right], api_name="train", **train_kw)
-    cont.click(on_continue, [state, *controls], [state, *right], api_name="continue_training", **train_kw)
-    stop.click(on_stop, [state], None, api_name="stop", concurrency_limit=None)
+    start_evt = start.click(on_start, [state, *controls], [state, *right], api_name="train", **train_kw)
+    cont_evt = cont.click(
+        on_continue, [state, *controls], [state, *right], api_name="continue_training", **train_kw
+    )
+    # Stop asks the trainer to end after its step (a clean, consistent model) and also cancels a
+    # Start/Continue of this session that is still waiting in the queue.
+    stop.click(
+        on_stop,
+        [state],
+        [state, *right],
+        api_name="stop",
+        concurrency_limit=None,
+        cancels=[start_evt, cont_evt],
+    )
     reset.click(on_reset, [state, *controls], [state, *right], api_name="reset", concurrency_limit=None)
     load_btn.click(
         on_load,
