@@ -191,6 +191,15 @@ class Workspace:
     def run_info(self) -> RunInfo:
         return self.trainer.run_info() if self.trainer else self.run
 
+    def new_model(self, dataset: str, train_config: TrainConfig, **settings) -> None:
+        """A fresh model for ``dataset``: the data set fixes the image shape and the classes,
+        ``settings`` are the other ModelConfig fields (arch, latent_dim, ...)."""
+        if dataset not in dataset_names():
+            raise ValueError(f"choose a data set from {', '.join(dataset_names())}.")
+        data = self._data_for(dataset)
+        config = ModelConfig(input_shape=data.image_shape, num_classes=data.num_classes, **settings)
+        self.reset(config, train_config, dataset)
+
     def reset(self, model_config: ModelConfig, train_config: TrainConfig, dataset: str) -> None:
         """A fresh, untrained model with the given configuration."""
         self.limits.check(model_config, train_config)

@@ -250,3 +250,45 @@ def test_a_queued_training_can_be_cancelled_before_it_starts(url):
     time.sleep(1.5)
     info_b = b.predict(api_name="/model_info")
     assert not info_b["training"] and info_b["epoch"] == 300  # still the shipped model, untrained
+
+
+def test_every_model_setting_reaches_the_core(url):
+    c = _client(url)
+    settings = {
+        **TRAIN,
+        "epochs": 1,
+        "likelihood": "gaussian",
+        "gaussian_variance": "learned",
+        "gaussian_std": 0.2,
+        "kl_schedule": "cyclical",
+        "cycles": 2,
+        "cycle_ratio": 0.5,
+        "conditional": True,
+        "latent_dim": 3,
+    }
+    c.predict(**settings, api_name="/train")
+    cfg = c.predict(api_name="/model_info")["model_config"]
+    assert (cfg["likelihood"], cfg["gaussian_variance"], cfg["gaussian_std"]) == ("gaussian", "learned", 0.2)
+    assert cfg["conditional"] and cfg["latent_dim"] == 3 and cfg["num_classes"] == 10
+
+
+def test_a_conditional_model_samples_the_asked_class(url):
+    c = _client(url)
+    c.predict("digits-conditional", api_name="/load_checkpoint")
+    threes = _image(c.predict(n=8, temperature=1.0, seed=0, label="3", api_name="/sample"))
+    mixed = _image(c.predict(n=8, temperature=1.0, seed=0, label="all", api_name="/sample"))
+    assert not np.array_equal(threes, mixed)
+    with pytest.raises(Exception, match=r"not in the list of choices|Class label"):
+        c.predict(n=8, temperature=1.0, seed=0, label="12", api_name="/sample")
+
+
+def test_the_readme_client_example_runs_as_written(url):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "gradio_client" in b]
+    code = code.replace("http://127.0.0.1:7860/", url)
+    printed = []
+    exec(code, {"print": printed.append})
+    assert printed and printed[0]["epoch"] == 5 and printed[0]["dataset"] == "digits"

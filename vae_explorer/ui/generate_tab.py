@@ -20,7 +20,7 @@ MAX_Z_TEXT = 20_000  # characters: enough for 512 numbers at full precision
 def _label(ws, label):
     if not ws.model.config.conditional:
         return None
-    if label is None or label == "":
+    if label is None or label in ("", "all"):
         return None
     return as_int(label, "Class label", 0, ws.model.config.num_classes - 1)
 
@@ -107,11 +107,11 @@ def build(state: gr.State) -> None:
                 info="scales the prior's standard deviation",
             )
             n = gr.Slider(1, 256, value=64, step=1, label="Samples")
-            label = gr.Number(
-                None,
-                precision=0,
-                label="Class label (conditional models)",
-                info="empty: one of each class in turn",
+            label = gr.Dropdown(
+                ["all", *[str(i) for i in range(10)]],
+                value="all",
+                label="Class (conditional models)",
+                info="all: one of each class in turn",
             )
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
         grid = gr.Image(label="Samples", elem_id="sample-grid", format="png", interactive=False)
