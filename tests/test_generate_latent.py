@@ -333,3 +333,21 @@ def test_diagnose_flags_collapse_and_prior_holes() -> None:
     assert not holes.collapsed
     assert holes.prior_gap > 0.5 * 2
     assert any("prior" in f for f in holes.findings)
+
+
+def test_embed_places_known_means_where_the_map_has_them() -> None:
+    from vae_explorer.latent import embed, project
+
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn((60, 4), generator=g).numpy()
+    for method in ("pca", "tsne"):
+        proj = project(mu, method, seed=0)
+        got = embed(proj, mu[:5])
+        assert np.allclose(got, proj.coords[:5], atol=1e-4), method
+    ident = project(mu[:, :2], "identity")
+    assert np.allclose(embed(ident, mu[:3, :2]), mu[:3, :2])
+    # PCA: a new point's coordinates are its projection onto the plane, so mapping back
+    # and embedding again is the identity on the plane.
+    pca = project(mu, "pca")
+    pts = np.array([[0.3, -1.2], [2.0, 0.5]])
+    assert np.allclose(embed(pca, pca.to_latent(pts)), pts, atol=1e-5)

@@ -124,3 +124,20 @@ def grid_points(extent: tuple[float, float, float, float], n: int) -> np.ndarray
     ys = np.linspace(extent[3], extent[2], n)
     gx, gy = np.meshgrid(xs, ys)
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def embed(projection: Projection, mu: np.ndarray) -> np.ndarray:
+    """Where new latent means (M, D) land on an existing map → (M, 2). Exact for identity and
+    PCA; for t-SNE (which cannot place new points) the inverse-distance-weighted mean of the
+    coordinates of the nearest mapped points in latent space."""
+    m = np.asarray(mu, dtype=np.float64).reshape(-1, projection.mu.shape[1])
+    if projection.method == "identity":
+        return m.astype(np.float32)
+    if projection.method == "pca":
+        return ((m - projection.mean) @ projection.components.T).astype(np.float32)
+    k = min(TSNE_NEIGHBOURS, len(projection.mu))
+    d2 = ((m[:, None, :] - projection.mu[None, :, :].astype(np.float64)) ** 2).sum(-1)  # (M, N)
+    nn = np.argpartition(d2, k - 1, axis=1)[:, :k]
+    w = 1.0 / np.maximum(np.take_along_axis(d2, nn, axis=1), 1e-12)
+    w /= w.sum(axis=1, keepdims=True)
+    return (w[:, :, None] * projection.coords[nn]).sum(axis=1).astype(np.float32)

@@ -292,3 +292,46 @@ def test_the_readme_client_example_runs_as_written(url):
     printed = []
     exec(code, {"print": printed.append})
     assert printed and printed[0]["epoch"] == 5 and printed[0]["dataset"] == "digits"
+
+
+def test_the_latent_map_and_decoding_a_point_of_it(url):
+    c = _client(url)
+    method, value = c.predict("identity", 2000, api_name="/latent_map")
+    shown = json.loads(value)
+    assert method["value"] == "identity" and len(shown["points"]) == 360 and len(shown["classes"]) == 10
+    x0, x1, y0, y1 = shown["bounds"]
+    assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y, _ in shown["points"])
+    a = c.predict(x=-1.0, y=0.5, method="identity", n=2000, api_name="/decode_point")
+    b = c.predict(x=1.5, y=-1.0, method="identity", n=2000, api_name="/decode_point")
+    assert not np.array_equal(_image(a[0]), _image(b[0]))
+    assert a[1] == "z = [-1.000, 0.500]"
+    # The identity map's decode equals /decode of the same z.
+    direct = _image(c.predict(z_text="[-1.0, 0.5]", label=None, api_name="/decode"))
+    assert np.array_equal(_image(a[0]), direct)
+
+
+def test_pca_click_on_a_point_decodes_its_mean(url):
+    from vae_explorer.latent import project
+    from vae_explorer.session import Workspace
+
+    c = _client(url)
+    settings = {**TRAIN, "epochs": 1, "latent_dim": 5}
+    c.predict(**settings, api_name="/train")
+    path = c.predict(api_name="/save_checkpoint")
+    ws = Workspace.from_shipped()
+    ws.load(path)
+    proj, _ = ws.projection("pca", 2000)
+    x, y = proj.coords[7].tolist()
+    z = proj.to_latent([[x, y]])[0]
+    # The exact PCA inverse lands on the plane: re-projecting gives the clicked point back.
+    assert np.allclose(project(proj.mu, "pca").coords[7], [x, y], atol=1e-4)
+    got = c.predict(x=x, y=y, method="pca", n=2000, api_name="/decode_point")
+    assert got[1] == "z = [" + ", ".join(f"{v:.3f}" for v in z) + "]"
+    with pytest.raises(Exception, match="identity map needs a 2-D latent"):
+        c.predict(x=0, y=0, method="identity", n=2000, api_name="/decode_point")
+
+
+@pytest.mark.parametrize("x, y", [(1e7, 0.0), (0.0, -1e9), ("abc", 0.0)])
+def test_decode_point_rejects_far_or_bad_coordinates(url, x, y):
+    with pytest.raises(Exception, match=r"(x|y) must be a number"):
+        _client(url).predict(x=x, y=y, method="identity", n=2000, api_name="/decode_point")

@@ -8,7 +8,7 @@ import os
 
 import gradio as gr
 
-from . import generate_tab, train_tab
+from . import generate_tab, latent_tab, train_tab
 from .common import new_state
 
 CSS = """
@@ -27,6 +27,8 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
                 train = train_tab.build(state)
+            with gr.Tab("Latent space", id="latent") as latent:
+                latent_tab.build(state, latent)
             with gr.Tab("Generate", id="generate"):
                 generate_tab.build(state)
         fn, inputs, outputs = train["on_open"]
