@@ -147,3 +147,19 @@ def save_png(array: np.ndarray, path: str | os.PathLike, scale: int = 1) -> None
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     img.save(path, format="PNG")
+
+
+def class_grid(
+    model: VAE, per_class: int = 8, temperature: float = 1.0, seed: int = 0, classes: list[int] | None = None
+) -> torch.Tensor:
+    """Conditional models: one row per class, one column per z — the same z down each column,
+    so the label changes the content while z holds the style. (rows·per_class, C, H, W)."""
+    if not model.config.conditional:
+        raise ValueError("class rows need a conditional model.")
+    _check_count(per_class, "per_class")
+    classes = list(range(model.config.num_classes)) if classes is None else classes
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn((per_class, model.latent_dim), generator=gen) * float(temperature)  # (K, D)
+    zz = z.repeat(len(classes), 1)  # (rows·K, D), row-major: class r, column k
+    y = torch.tensor(classes, dtype=torch.long).repeat_interleave(per_class)
+    return decode_z(model, zz, y)

@@ -119,6 +119,7 @@ class Workspace:
         # Readers waiting for the lock. Locks are not fair: a training loop that re-takes the lock
         # right after each step would starve them, so it pauses a moment while anyone waits.
         self._waiting = 0
+        self.clicks: list[np.ndarray] = []  # the last places decoded on the latent map, as z
         self._waiting_lock = threading.Lock()
         self._set_checkpoint(checkpoint)
 
@@ -316,6 +317,20 @@ class Workspace:
             if self.model.config.conditional:
                 y = torch.full((len(z_t),), 0 if label is None else int(label), dtype=torch.long)
             return decode_z(self.model, z_t, y)
+
+    def test_image(self, index: int) -> tuple[torch.Tensor, int, np.ndarray]:
+        """Test image ``index``: the image (1, C, H, W), its label and its posterior mean (D,)."""
+        if not 0 <= index < len(self.data.x_test):
+            raise ValueError(f"the test set has images 0 to {len(self.data.x_test) - 1}.")
+        x, y = self.data.x_test[index : index + 1], self.data.y_test[index : index + 1]
+        with self._reading():
+            mu, _ = encode_all(self.model, x, y if self.model.config.conditional else None)
+        return x, int(y[0]), mu[0].numpy()
+
+    def class_indices(self, label: int, limit: int = 200) -> list[int]:
+        """Indices of test images of one class (the first ``limit``)."""
+        idx = torch.nonzero(self.data.y_test == label).flatten()[:limit]
+        return idx.tolist()
 
     def reconstructions(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The first n test images and their reconstructions (decoded from mu)."""

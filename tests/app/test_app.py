@@ -335,3 +335,27 @@ def test_pca_click_on_a_point_decodes_its_mean(url):
 def test_decode_point_rejects_far_or_bad_coordinates(url, x, y):
     with pytest.raises(Exception, match=r"(x|y) must be a number"):
         _client(url).predict(x=x, y=y, method="identity", n=2000, api_name="/decode_point")
+
+
+def test_interpolation_starts_and_ends_at_the_two_reconstructions(url):
+    from vae_explorer.generate import reconstruct
+    from vae_explorer.session import Workspace
+    from vae_explorer.ui.common import display
+
+    c = _client(url)
+    out = c.predict("test images", "3", 2, "7", 0, "slerp", 4, 0.0, api_name="/interp_strip")
+    _thumb_a, _thumb_b, strip, frame = (_image(p) for p in out)
+    ws = Workspace.from_shipped()
+    ia, ib = ws.class_indices(3)[2], ws.class_indices(7)[0]
+    rec = reconstruct(ws.model, ws.data.x_test[[ia, ib]])
+    expected = display(rec, nrow=2, px=96 * 2)  # two frames with the strip's scale and padding
+    w = expected.shape[1] // 2
+    assert np.array_equal(strip[:, :w], expected[:, :w])  # t = 0 is A's reconstruction
+    assert np.array_equal(strip[:, -w:], expected[:, -w:])  # t = 1 is B's
+    last = _image(c.predict("test images", "3", 2, "7", 0, "slerp", 1.0, api_name="/interp_frame"))
+    first = frame
+    assert not np.array_equal(first, last)
+    with pytest.raises(Exception, match="Click two places"):
+        _client(url).predict(
+            "last two map clicks", "3", 0, "7", 0, "linear", 4, 0.5, api_name="/interp_strip"
+        )

@@ -8,7 +8,7 @@ import os
 
 import gradio as gr
 
-from . import generate_tab, latent_tab, train_tab
+from . import generate_tab, interpolate_tab, latent_tab, train_tab
 from .common import new_state
 
 CSS = """
@@ -29,6 +29,8 @@ def build_app() -> gr.Blocks:
                 train = train_tab.build(state)
             with gr.Tab("Latent space", id="latent") as latent:
                 latent_tab.build(state, latent)
+            with gr.Tab("Interpolate", id="interpolate") as interp:
+                interpolate_tab.build(state, interp)
             with gr.Tab("Generate", id="generate"):
                 generate_tab.build(state)
         fn, inputs, outputs = train["on_open"]

@@ -148,6 +148,7 @@ def decode_at(ws, method: str, n: int, x, y):
     proj, _ = guard(lambda: ws.projection(method, n))
     z = guard(lambda: proj.to_latent(np.array([[xf, yf]])))
     image = display(guard(lambda: ws.decode(z)), nrow=1, px=256)
+    ws.clicks = [*ws.clicks[-1:], z[0]]  # the Interpolate tab can run between the last two
     text = "z = [" + ", ".join(f"{v:.3f}" for v in z[0]) + "]"
     return image, text
 
