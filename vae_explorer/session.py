@@ -25,6 +25,7 @@ from .data import ImageDataset, dataset_names, load_dataset
 from .evaluate import encode_all
 from .generate import decode_z, reconstruct, sample_prior
 from .latent import Projection, ProjectionCache, project
+from .loss import kl_per_dim
 from .model import VAE, build_model, select_device
 from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
 
@@ -326,6 +327,13 @@ class Workspace:
         with self._reading():
             mu, _ = encode_all(self.model, x, y if self.model.config.conditional else None)
         return x, int(y[0]), mu[0].numpy()
+
+    def kl_per_dim(self, n: int = 2000) -> np.ndarray:
+        """Mean KL of each latent dimension over (up to n) test images, nats. (D,)"""
+        x, y = self.data.x_test[:n], self.data.y_test[:n]
+        with self._reading():
+            mu, logvar = encode_all(self.model, x, y if self.model.config.conditional else None)
+        return kl_per_dim(mu, logvar).mean(dim=0).numpy()
 
     def class_indices(self, label: int, limit: int = 200) -> list[int]:
         """Indices of test images of one class (the first ``limit``)."""

@@ -359,3 +359,29 @@ def test_interpolation_starts_and_ends_at_the_two_reconstructions(url):
         _client(url).predict(
             "last two map clicks", "3", 0, "7", 0, "linear", 4, 0.5, api_name="/interp_strip"
         )
+
+
+def test_traversal_lists_dimensions_by_kl_and_one_row_each(url):
+    import re
+
+    c = _client(url)
+    grid_all, note = c.predict("all", 3.0, 7, api_name="/traverse")
+    kls = [float(v) for v in re.findall(r"\((\d+\.\d+) nats\)", note)]
+    assert len(kls) == 2 and kls == sorted(kls, reverse=True)
+    one, _ = c.predict("z1", 3.0, 7, api_name="/traverse")
+    full, single = _image(grid_all), _image(one)
+    assert full.shape[1] == single.shape[1] and full.shape[0] > 1.8 * single.shape[0]
+    # Frames along an active dimension differ from each other.
+    w = single.shape[1] // 7
+    assert not np.array_equal(single[:, :w], single[:, -w:])
+    with pytest.raises(Exception, match="Dimension must be"):
+        c.predict("z9", 3.0, 7, api_name="/traverse")
+
+
+def test_conditional_all_classes_gives_one_row_per_class(url):
+    c = _client(url)
+    c.predict("digits-conditional", api_name="/load_checkpoint")
+    grid = _image(c.predict(n=40, temperature=1.0, seed=1, label="all", api_name="/sample"))
+    single = _image(c.predict(n=4, temperature=1.0, seed=1, label="3", api_name="/sample"))
+    # 10 rows of 4 (the same z down each column) against one row of 4 of class 3.
+    assert grid.shape[1] == single.shape[1] and grid.shape[0] > 9 * single.shape[0] * 0.95

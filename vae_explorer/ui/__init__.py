@@ -31,8 +31,8 @@ def build_app() -> gr.Blocks:
                 latent_tab.build(state, latent)
             with gr.Tab("Interpolate", id="interpolate") as interp:
                 interpolate_tab.build(state, interp)
-            with gr.Tab("Generate", id="generate"):
-                generate_tab.build(state)
+            with gr.Tab("Generate", id="generate") as gen:
+                generate_tab.build(state, gen)
         fn, inputs, outputs = train["on_open"]
         demo.load(fn, inputs, outputs, api_visibility="private")
     return demo

@@ -10,10 +10,11 @@ import gradio as gr
 import numpy as np
 import torch
 
-from ..generate import interpolate
+from ..generate import class_grid, interpolate, traverse
 from .common import as_choice, as_float, as_int, display, guard, workspace
 
 MAX_Z_ABS = 1e3  # latent coordinates beyond this are no place the prior puts mass
+MAX_TRAVERSE_ROWS = 10
 MAX_Z_TEXT = 20_000  # characters: enough for 512 numbers at full precision
 
 
@@ -47,8 +48,45 @@ def on_sample(ws, n, temperature, seed, label):
     t = as_float(temperature, "Temperature", 0.0, 3.0)
     s = as_int(seed, "Seed", 0, 2**31 - 1)
     lab = _label(ws, label)
+    if ws.model.config.conditional and lab is None:
+        # One row per class, the same z down each column: the label steers, z holds the style.
+        k = max(1, min(16, n // ws.model.config.num_classes))
+        with ws._reading():
+            images = guard(lambda: class_grid(ws.model, k, t, s))
+        return ws, display(images, nrow=k, px=480)
     images = guard(lambda: ws.sample(n, t, s, lab))
     return ws, display(images, nrow=8, px=480)
+
+
+def on_traverse(ws, dimension, span, steps):
+    """Rows of decodes varying one latent dimension over [-span, span] from z = 0, the others
+    held at 0; "all" gives one row per dimension, most active (highest KL) first."""
+    ws = workspace(ws)
+    span = as_float(span, "Range", 0.1, 10.0)
+    k = as_int(steps, "Steps", 3, 21)
+    kl = ws.kl_per_dim()
+    order = [int(d) for d in np.argsort(-kl)]
+    if dimension in (None, "", "all"):
+        dims = order[:MAX_TRAVERSE_ROWS]
+    else:
+        dims = [as_int(str(dimension).split()[0].lstrip("z"), "Dimension", 0, ws.model.latent_dim - 1)]
+    z0 = torch.zeros(ws.model.latent_dim)
+    zs = torch.cat([traverse(z0, d, -span, span, k) for d in dims]).numpy()
+    grid = display(guard(lambda: ws.decode(zs)), nrow=k, px=64 * k)
+    rows = ", ".join(f"z{d} ({kl[d]:.2f} nats)" for d in dims)
+    return (
+        ws,
+        grid,
+        f"Rows, top to bottom: {rows}. A dimension with KL ≈ 0 is inactive: its row does not change.",
+    )
+
+
+def on_dimensions(ws):
+    """The traversal's dimension choices, most active first."""
+    ws = workspace(ws)
+    kl = ws.kl_per_dim()
+    choices = ["all"] + [f"z{d} ({kl[d]:.2f} nats)" for d in np.argsort(-kl)]
+    return ws, gr.update(choices=choices, value="all")
 
 
 def on_decode(ws, z_text, label):
@@ -91,7 +129,7 @@ def on_model_info(ws):
     return ws, info
 
 
-def build(state: gr.State) -> None:
+def build(state: gr.State, tab: gr.Tab | None = None) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             gr.Markdown("Decode z ~ N(0, T²·I) with the current model. Same seed, same grid.")
@@ -111,7 +149,7 @@ def build(state: gr.State) -> None:
                 ["all", *[str(i) for i in range(10)]],
                 value="all",
                 label="Class (conditional models)",
-                info="all: one of each class in turn",
+                info="all: one row per class, the same z down each column",
             )
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
         grid = gr.Image(label="Samples", elem_id="sample-grid", format="png", interactive=False)
@@ -122,6 +160,35 @@ def build(state: gr.State) -> None:
         api_name="sample",
         concurrency_limit=None,
     )
+    gr.Markdown("### Latent traversal\nHold z at the prior's mean and sweep one dimension at a time.")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            dimension = gr.Dropdown(
+                ["all"],
+                value="all",
+                label="Dimension",
+                allow_custom_value=True,
+                info="listed by KL, most active first",
+            )
+            span = gr.Slider(
+                0.5, 5.0, value=3.0, step=0.5, label="Range ±", info="in prior standard deviations"
+            )
+            steps = gr.Slider(3, 21, value=11, step=1, label="Steps")
+            trav_btn = gr.Button("Traverse", elem_id="traverse-button")
+        with gr.Column(scale=2):
+            trav = gr.Image(label="Traversal", elem_id="traverse-grid", interactive=False, format="png")
+            trav_note = gr.Markdown()
+    trav_btn.click(
+        on_traverse,
+        [state, dimension, span, steps],
+        [state, trav, trav_note],
+        api_name="traverse",
+        concurrency_limit=None,
+    )
+    if tab is not None:
+        tab.select(
+            on_dimensions, [state], [state, dimension], api_visibility="private", concurrency_limit=None
+        )
 
     # Endpoints for scripts (gradio_client); the Latent space and Interpolate tabs add their views.
     with gr.Group(visible=False):
