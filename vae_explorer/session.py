@@ -24,6 +24,7 @@ from .config import ModelConfig, RunInfo, TrainConfig
 from .data import ImageDataset, dataset_names, load_dataset
 from .evaluate import encode_all
 from .generate import decode_z, reconstruct, sample_prior
+from .images import load_image
 from .latent import Projection, ProjectionCache, project
 from .loss import kl_per_dim
 from .model import VAE, build_model, select_device
@@ -327,6 +328,16 @@ class Workspace:
         with self._reading():
             mu, _ = encode_all(self.model, x, y if self.model.config.conditional else None)
         return x, int(y[0]), mu[0].numpy()
+
+    def encode_image(self, source) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+        """A user's image file → (the prepared image (1, C, H, W), its mu (D,), its reconstruction).
+        A conditional model needs a label to encode: class 0 is used."""
+        x = load_image(source, self.model.config.input_shape)
+        y = torch.zeros(1, dtype=torch.long) if self.model.config.conditional else None
+        with self._reading():
+            mu, _ = encode_all(self.model, x, y)
+            recon = reconstruct(self.model, x, y)
+        return x, mu[0].numpy(), recon
 
     def kl_per_dim(self, n: int = 2000) -> np.ndarray:
         """Mean KL of each latent dimension over (up to n) test images, nats. (D,)"""

@@ -385,3 +385,22 @@ def test_conditional_all_classes_gives_one_row_per_class(url):
     single = _image(c.predict(n=4, temperature=1.0, seed=1, label="3", api_name="/sample"))
     # 10 rows of 4 (the same z down each column) against one row of 4 of class 3.
     assert grid.shape[1] == single.shape[1] and grid.shape[0] > 9 * single.shape[0] * 0.95
+
+
+def test_encoding_an_uploaded_image_marks_it_on_the_map(url, tmp_path):
+    from PIL import ImageDraw
+
+    c = _client(url)
+    im = Image.new("L", (120, 120), 255)
+    ImageDraw.Draw(im).ellipse((30, 15, 90, 105), outline=0, width=12)
+    path = tmp_path / "zero.png"
+    im.save(path)
+    value, pair, text = c.predict("identity", 2000, handle_file(str(path)), api_name="/encode_image")
+    marker = json.loads(value)["marker"]
+    mu = [float(v) for v in text.split("μ = [")[1].rstrip("]").split(", ")]
+    assert np.allclose(marker, mu, atol=1e-3)  # identity map: the marker is μ itself
+    assert _image(pair).shape[1] > 1.8 * _image(pair).shape[0]  # image and reconstruction side by side
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(Exception, match="not an image that can be read"):
+        c.predict("identity", 2000, handle_file(str(bad)), api_name="/encode_image")

@@ -9,8 +9,9 @@ import json
 
 import gradio as gr
 import numpy as np
+import torch
 
-from ..latent import PROJECTIONS, bounds, default_projection, grid_points
+from ..latent import PROJECTIONS, bounds, default_projection, embed, grid_points
 from .common import as_choice, as_float, as_int, display, guard, workspace
 
 MAX_POINTS = 2000
@@ -178,6 +179,22 @@ def on_decode_point(ws, x, y, method, n):
     return ws, image, text
 
 
+def on_encode(ws, method, n, file):
+    """Encode an uploaded image: its μ is marked on the map, its reconstruction shown."""
+    ws = workspace(ws)
+    if not file:
+        return ws, gr.skip(), gr.skip(), gr.skip()
+    method, n = _method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
+    path = file if isinstance(file, str) else getattr(file, "name", None)
+    x, mu, recon = guard(lambda: ws.encode_image(path))
+    proj, _ = guard(lambda: ws.projection(method, n))
+    (px, py) = embed(proj, mu[None])[0].tolist()
+    ws.clicks = [*ws.clicks[-1:], mu.astype(np.float32)]
+    text = "Your image (left) and its reconstruction; μ = [" + ", ".join(f"{v:.3f}" for v in mu) + "]"
+    pair = display(torch.cat([x, recon]), nrow=2, px=256)
+    return ws, map_value(ws, method, n, marker=(px, py)), pair, text
+
+
 def on_manifold(ws, method, n, resolution):
     """Decodes of an evenly spaced grid over the visible plane (the decoded manifold)."""
     ws = workspace(ws)
@@ -222,6 +239,22 @@ def build(state: gr.State, tab: gr.Tab) -> None:
             2, 30, value=15, step=1, label="Grid size", info="decodes per side over the visible plane"
         )
         manifold_btn = gr.Button("Decode the plane", elem_id="manifold-button")
+    with gr.Row():
+        # A plain file input: the core opens the file defensively and explains what is wrong,
+        # where gr.Image would fail on a bad file with no message.
+        upload = gr.File(label="Encode my image", file_types=["image"], elem_id="encode-upload", height=140)
+        gr.Markdown(
+            "Any common image format. It is made grey, fitted into the data set's size "
+            "keeping its shape, and inverted if it is mostly light (the data sets are light "
+            "strokes on dark). Its μ is marked with a cross on the map."
+        )
+    upload.upload(
+        on_encode,
+        [state, method, n, upload],
+        [state, latent_map, decoded, z_text],
+        api_name="encode_image",
+        concurrency_limit=None,
+    )
     manifold = gr.Image(label="Decoded manifold", elem_id="manifold-grid", interactive=False, format="png")
 
     shown = {"concurrency_limit": None, "show_progress": "minimal"}

@@ -1,0 +1,109 @@
+"""A user's image, made to look like the data set; bad files get a clear ValueError."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae_explorer.images import load_image
+
+SHAPE = (1, 8, 8)
+
+
+def _png(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_a_dark_digit_on_white_paper_is_inverted_and_fitted():
+    im = Image.new("L", (40, 80), 255)  # tall white page
+    im.paste(0, (10, 10, 30, 70))  # a dark vertical stroke, half the page wide
+    x = load_image(_png(im), SHAPE)
+    assert x.shape == (1, 1, 8, 8) and x.dtype == torch.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    col = x[0, 0].mean(dim=0)
+    assert col[3:5].mean() > 0.5 > col[0]  # the stroke is now light, in the middle, on dark
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.new("RGBA", (30, 30), (0, 0, 0, 0)),
+        lambda: Image.new("P", (30, 30), 3),
+        lambda: Image.new("CMYK", (30, 30), (0, 0, 0, 255)),
+        lambda: Image.new("I;16", (30, 30), 4000),
+        lambda: Image.new("1", (1, 1), 1),
+        lambda: Image.new("L", (1, 3000), 128),
+    ],
+    ids=["rgba", "palette", "cmyk", "16-bit", "1x1", "1x3000"],
+)
+def test_odd_modes_and_sizes_are_accepted(make):
+    im = make()
+    fmt = "JPEG" if im.mode == "CMYK" else "TIFF" if im.mode == "I;16" else "PNG"
+    x = load_image(_png(im, fmt), SHAPE)
+    assert x.shape == (1, 1, 8, 8) and torch.isfinite(x).all()
+
+
+def test_an_animated_gif_uses_its_first_frame():
+    frames = [Image.new("L", (16, 16), v) for v in (0, 255)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    assert load_image(buf.getvalue(), SHAPE).max() == 0.0  # black first frame, nothing inverted
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"this is not an image at all", "not an image"),
+        (None, "not an image"),  # a truncated PNG, filled in below
+        (b"\x00" * (21 * 2**20), "larger than"),
+    ],
+    ids=["empty", "text", "truncated", "too many bytes"],
+)
+def test_bad_files_get_a_clear_error(data, message):
+    if data is None:
+        data = _png(Image.new("L", (64, 64), 7))[:60]
+    with pytest.raises(ValueError, match=message):
+        load_image(data, SHAPE)
+
+
+def test_a_decompression_bomb_is_refused_before_decoding():
+    # A PNG header that claims 20,000 × 20,000 pixels, with almost no data behind it.
+    small = _png(Image.new("L", (1, 1), 0))
+    ihdr = small.index(b"IHDR")
+    import struct
+    import zlib
+
+    body = struct.pack(">II", 20_000, 20_000) + small[ihdr + 12 : ihdr + 17]
+    chunk = b"IHDR" + body
+    bomb = (
+        small[: ihdr - 4]
+        + struct.pack(">I", 13)
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + small[ihdr + 21 :]
+    )
+    with pytest.raises(ValueError, match="pixels"):
+        load_image(bomb, SHAPE)
+
+
+def test_a_missing_file_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="could not be read"):
+        load_image(str(tmp_path / "nope.png"), SHAPE)
+
+
+def test_a_colour_data_set_is_refused():
+    with pytest.raises(ValueError, match="grey"):
+        load_image(_png(Image.new("L", (8, 8))), (3, 8, 8))
+
+
+def test_grey_levels_are_kept_in_order():
+    ramp = Image.fromarray(np.tile(np.linspace(0, 100, 8).astype(np.uint8), (8, 1)))
+    x = load_image(_png(ramp), SHAPE)[0, 0, 4]
+    assert torch.all(x[1:] >= x[:-1] - 1e-6)
