@@ -326,3 +326,21 @@ def test_model_config_from_dict_rejects_unknown_fields_and_non_dicts() -> None:
         ModelConfig.from_dict([1, 2, 3])
     with pytest.raises(ValueError):
         ModelConfig.from_dict({"latent_dim": -1})
+
+
+def test_soft_labels_equal_hard_ones_at_the_corners_and_are_validated() -> None:
+    import torch.nn.functional as F
+
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=16, conditional=True, num_classes=3)
+    model = build_model(cfg, seed=0)
+    z = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 1])
+    hard = model.decode(z, y)
+    soft = model.decode(z, F.one_hot(y, 3).float())
+    assert torch.allclose(hard, soft)
+    half = model.decode(z, torch.full((4, 3), 1 / 3))
+    assert not torch.allclose(half, hard)
+    with pytest.raises(ValueError, match="soft labels"):
+        model.decode(z, torch.ones(4, 5))
+    with pytest.raises(ValueError, match="soft labels"):
+        model.decode(z, torch.full((4, 3), float("nan")))

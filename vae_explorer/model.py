@@ -125,7 +125,13 @@ class VAE(nn.Module):
             return None
         if y is None:
             raise ValueError("this is a conditional model: a class label is required.")
-        y = torch.as_tensor(y, device=self.x_logvar.device).long().reshape(-1)
+        y = torch.as_tensor(y, device=self.x_logvar.device)
+        if y.is_floating_point() and y.dim() == 2:
+            # Soft labels (B, K): a mixture of one-hots, e.g. to interpolate between two classes.
+            if y.shape != (batch, self.config.num_classes) or not torch.isfinite(y).all():
+                raise ValueError(f"soft labels must have shape ({batch}, {self.config.num_classes}).")
+            return y.to(self.x_logvar.dtype)
+        y = y.long().reshape(-1)
         if y.numel() == 1 and batch > 1:
             y = y.expand(batch)
         if y.numel() != batch:

@@ -312,12 +312,17 @@ class Workspace:
         with self._reading():
             return sample_prior(self.model, n, temperature, seed, label)
 
-    def decode(self, z: np.ndarray, label: int | None = None) -> torch.Tensor:
+    def decode(self, z: np.ndarray, label: int | torch.Tensor | None = None) -> torch.Tensor:
+        """Decode z (N, D). A conditional model takes ``label``: a class (default 0) or soft
+        labels (N, K)."""
         z_t = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, self.model.latent_dim)
         with self._reading():
             y = None
             if self.model.config.conditional:
-                y = torch.full((len(z_t),), 0 if label is None else int(label), dtype=torch.long)
+                if isinstance(label, torch.Tensor):
+                    y = label
+                else:
+                    y = torch.full((len(z_t),), 0 if label is None else int(label), dtype=torch.long)
             return decode_z(self.model, z_t, y)
 
     def test_image(self, index: int) -> tuple[torch.Tensor, int, np.ndarray]:

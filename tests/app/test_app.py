@@ -343,7 +343,7 @@ def test_interpolation_starts_and_ends_at_the_two_reconstructions(url):
     from vae_explorer.ui.common import display
 
     c = _client(url)
-    out = c.predict("test images", "3", 2, "7", 0, "slerp", 4, 0.0, api_name="/interp_strip")
+    out = c.predict("test images", "3", 2, "7", 0, "slerp", "hold A's", 4, 0.0, api_name="/interp_strip")
     _thumb_a, _thumb_b, strip, frame = (_image(p) for p in out)
     ws = Workspace.from_shipped()
     ia, ib = ws.class_indices(3)[2], ws.class_indices(7)[0]
@@ -352,12 +352,14 @@ def test_interpolation_starts_and_ends_at_the_two_reconstructions(url):
     w = expected.shape[1] // 2
     assert np.array_equal(strip[:, :w], expected[:, :w])  # t = 0 is A's reconstruction
     assert np.array_equal(strip[:, -w:], expected[:, -w:])  # t = 1 is B's
-    last = _image(c.predict("test images", "3", 2, "7", 0, "slerp", 1.0, api_name="/interp_frame"))
+    last = _image(
+        c.predict("test images", "3", 2, "7", 0, "slerp", "hold A's", 1.0, api_name="/interp_frame")
+    )
     first = frame
     assert not np.array_equal(first, last)
     with pytest.raises(Exception, match="Click two places"):
         _client(url).predict(
-            "last two map clicks", "3", 0, "7", 0, "linear", 4, 0.5, api_name="/interp_strip"
+            "last two map clicks", "3", 0, "7", 0, "linear", "hold A's", 4, 0.5, api_name="/interp_strip"
         )
 
 
@@ -404,3 +406,15 @@ def test_encoding_an_uploaded_image_marks_it_on_the_map(url, tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(Exception, match="not an image that can be read"):
         c.predict("identity", 2000, handle_file(str(bad)), api_name="/encode_image")
+
+
+def test_a_conditional_interpolation_can_blend_the_labels(url):
+    c = _client(url)
+    c.predict("digits-conditional", api_name="/load_checkpoint")
+    args = ("test images", "3", 0, "7", 0, "linear")
+    held = c.predict(*args, "hold A's", 5, 1.0, api_name="/interp_strip")
+    blended = c.predict(*args, "A to B", 5, 1.0, api_name="/interp_strip")
+    s_held, s_blend = _image(held[2]), _image(blended[2])
+    w = s_held.shape[1] // 5
+    assert np.array_equal(s_held[:, :w], s_blend[:, :w])  # t = 0: both decode with A's label
+    assert not np.array_equal(s_held[:, -w:], s_blend[:, -w:])  # t = 1: B's label vs A's

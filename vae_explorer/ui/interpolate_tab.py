@@ -8,11 +8,12 @@ import gradio as gr
 import numpy as np
 import torch
 
-from ..generate import interpolate, slerp
+from ..generate import slerp
 from .common import as_choice, as_float, as_int, display, guard, workspace
 
 MAX_IN_CLASS = 100
 SOURCES = ("test images", "last two map clicks")
+LABEL_MODES = ("hold A's", "A to B")
 
 
 def _pick(ws, cls, index) -> tuple[torch.Tensor, int, np.ndarray]:
@@ -25,50 +26,62 @@ def _pick(ws, cls, index) -> tuple[torch.Tensor, int, np.ndarray]:
     return guard(lambda: ws.test_image(indices[i]))
 
 
-def endpoints(ws, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.ndarray, int | None, list]:
-    """(z0, z1, the label held for a conditional model, [thumbnail A, thumbnail B])."""
+def endpoints(ws, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.ndarray, tuple, list]:
+    """(z0, z1, (label A, label B) or (None, None), [thumbnail A, thumbnail B])."""
     source = as_choice(source, "Endpoints", SOURCES)
-    if source == "last two map clicks":
+    if source == SOURCES[1]:
         if len(ws.clicks) < 2:
-            raise gr.Error("Click two places on the Latent space map first.")
+            raise gr.Error("Click two places on the Latent space map (or encode two images) first.")
         z0, z1 = ws.clicks[-2], ws.clicks[-1]
         pair = guard(lambda: ws.decode(np.stack([z0, z1])))
         thumbs = [display(pair[:1], nrow=1, px=96), display(pair[1:], nrow=1, px=96)]
-        return z0, z1, None, thumbs
+        return z0, z1, (None, None), thumbs
     xa, ya, za = _pick(ws, cls_a, idx_a)
-    xb, _, zb = _pick(ws, cls_b, idx_b)
-    return za, zb, ya, [display(xa, nrow=1, px=96), display(xb, nrow=1, px=96)]
+    xb, yb, zb = _pick(ws, cls_b, idx_b)
+    return za, zb, (ya, yb), [display(xa, nrow=1, px=96), display(xb, nrow=1, px=96)]
 
 
-def _path(z0, z1, k: int, method: str) -> np.ndarray:
-    return interpolate(torch.from_numpy(z0), torch.from_numpy(z1), k, method).numpy()
+def _labels(ws, labels: tuple, ts: torch.Tensor, mode: str):
+    """What a conditional model decodes with: A's label held, or soft labels that move from A's
+    one-hot to B's along t. None for an unconditional model (or map clicks: class 0)."""
+    ya, yb = labels
+    if not ws.model.config.conditional or ya is None:
+        return None
+    if mode == LABEL_MODES[0] or ya == yb:
+        return ya
+    k = ws.model.config.num_classes
+    eye = torch.eye(k)
+    return (1 - ts)[:, None] * eye[ya] + ts[:, None] * eye[yb]  # (N, K)
 
 
-def on_strip(ws, source, cls_a, idx_a, cls_b, idx_b, method, frames, t):
+def _decode_path(ws, z0, z1, labels, mode, method, ts: torch.Tensor) -> torch.Tensor:
+    a, b = torch.from_numpy(z0), torch.from_numpy(z1)
+    z = torch.lerp(a, b, ts[:, None]) if method == "linear" else slerp(a, b, ts)
+    return guard(lambda: ws.decode(z.numpy(), _labels(ws, labels, ts, mode)))
+
+
+def on_strip(ws, source, cls_a, idx_a, cls_b, idx_b, method, label_mode, frames, t):
     """Thumbnails of the endpoints, the strip of K frames, and the frame at t."""
     ws = workspace(ws)
     method = as_choice(method, "Method", ("linear", "slerp"))
+    mode = as_choice(label_mode, "Label", LABEL_MODES)
     k = as_int(frames, "Frames", 2, 16)
     tt = as_float(t, "t", 0.0, 1.0)
-    z0, z1, label, thumbs = endpoints(ws, source, cls_a, idx_a, cls_b, idx_b)
-    strip = display(guard(lambda: ws.decode(_path(z0, z1, k, method), label)), nrow=k, px=96 * k)
-    frame = _frame(ws, z0, z1, label, method, tt)
-    return ws, *thumbs, strip, frame
+    z0, z1, labels, thumbs = endpoints(ws, source, cls_a, idx_a, cls_b, idx_b)
+    strip = _decode_path(ws, z0, z1, labels, mode, method, torch.linspace(0, 1, k))
+    frame = _decode_path(ws, z0, z1, labels, mode, method, torch.tensor([tt]))
+    return ws, *thumbs, display(strip, nrow=k, px=96 * k), display(frame, nrow=1, px=256)
 
 
-def _frame(ws, z0, z1, label, method, t: float) -> np.ndarray:
-    a, b = torch.from_numpy(z0), torch.from_numpy(z1)
-    z = torch.lerp(a, b, t) if method == "linear" else slerp(a, b, torch.tensor([t]))[0]
-    return display(guard(lambda: ws.decode(z.numpy()[None], label)), nrow=1, px=256)
-
-
-def on_frame(ws, source, cls_a, idx_a, cls_b, idx_b, method, t):
+def on_frame(ws, source, cls_a, idx_a, cls_b, idx_b, method, label_mode, t):
     """The decoded frame at t ∈ [0, 1] (what the slider shows)."""
     ws = workspace(ws)
     method = as_choice(method, "Method", ("linear", "slerp"))
+    mode = as_choice(label_mode, "Label", LABEL_MODES)
     tt = as_float(t, "t", 0.0, 1.0)
-    z0, z1, label, _ = endpoints(ws, source, cls_a, idx_a, cls_b, idx_b)
-    return ws, _frame(ws, z0, z1, label, method, tt)
+    z0, z1, labels, _ = endpoints(ws, source, cls_a, idx_a, cls_b, idx_b)
+    frame = _decode_path(ws, z0, z1, labels, mode, method, torch.tensor([tt]))
+    return ws, display(frame, nrow=1, px=256)
 
 
 def on_show(ws):
@@ -99,6 +112,12 @@ def build(state: gr.State, tab: gr.Tab) -> None:
             method = gr.Radio(
                 ["linear", "slerp"], value="linear", label="Path", info="slerp keeps |z| typical of the prior"
             )
+            label_mode = gr.Radio(
+                list(LABEL_MODES),
+                value=LABEL_MODES[0],
+                label="Label (conditional models)",
+                info="hold A's class, or blend A's into B's along t",
+            )
             frames = gr.Slider(2, 16, value=10, step=1, label="Frames in the strip")
         with gr.Column(scale=2):
             frame = gr.Image(
@@ -121,12 +140,12 @@ def build(state: gr.State, tab: gr.Tab) -> None:
                 height=140,
             )
     ends = [source, cls_a, idx_a, cls_b, idx_b]
-    strip_io = ([state, *ends, method, frames, t], [state, thumb_a, thumb_b, strip, frame])
+    strip_io = ([state, *ends, method, label_mode, frames, t], [state, thumb_a, thumb_b, strip, frame])
     fast = {"concurrency_limit": None, "show_progress": "hidden"}
     tab.select(on_show, [state], [state, cls_a, cls_b], api_visibility="private", **fast).then(
         on_strip, *strip_io, api_visibility="private", **fast
     )
-    for comp in (source, cls_a, cls_b, method, frames):
+    for comp in (source, cls_a, cls_b, method, label_mode, frames):
         comp.input(on_strip, *strip_io, api_visibility="private", trigger_mode="always_last", **fast)
     for comp in (idx_a, idx_b):
         comp.release(on_strip, *strip_io, api_visibility="private", **fast)
@@ -135,7 +154,7 @@ def build(state: gr.State, tab: gr.Tab) -> None:
     )
     t.input(
         on_frame,
-        [state, *ends, method, t],
+        [state, *ends, method, label_mode, t],
         [state, frame],
         api_name="interp_frame",
         trigger_mode="always_last",
