@@ -418,3 +418,17 @@ def test_a_conditional_interpolation_can_blend_the_labels(url):
     w = s_held.shape[1] // 5
     assert np.array_equal(s_held[:, :w], s_blend[:, :w])  # t = 0: both decode with A's label
     assert not np.array_equal(s_held[:, -w:], s_blend[:, -w:])  # t = 1: B's label vs A's
+
+
+def test_tsne_map_click_on_a_point_decodes_that_points_mean(url):
+    from vae_explorer.evaluate import encode_all
+    from vae_explorer.session import Workspace
+
+    c = _client(url)
+    _, value = c.predict("tsne", 2000, api_name="/latent_map")
+    x, y, _ = json.loads(value)["points"][11]
+    _, text = c.predict(x=x, y=y, method="tsne", n=2000, api_name="/decode_point")
+    ws = Workspace.from_shipped()
+    mu = encode_all(ws.model, ws.data.x_test[11:12])[0][0]
+    got = [float(v) for v in text.split("[")[1].rstrip("]").split(", ")]
+    assert np.allclose(got, mu.numpy(), atol=2e-3)  # the map's 4-decimal rounding, then the exact hit
