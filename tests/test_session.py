@@ -9,7 +9,8 @@ import torch
 
 from vae_explorer import session as session_mod
 from vae_explorer.config import ModelConfig, TrainConfig
-from vae_explorer.session import Limits, Workspace
+from vae_explorer.limits import Limits
+from vae_explorer.session import Workspace
 from vae_explorer.trainer import EpochRecord, StepRecord, StopRecord
 
 SMALL = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=32)

@@ -13,7 +13,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,73 +25,13 @@ from .evaluate import encode_all
 from .generate import decode_z, reconstruct, sample_prior
 from .images import load_image
 from .latent import Projection, ProjectionCache, project
+from .limits import Limits, limit_data
 from .loss import kl_per_dim
 from .model import VAE, build_model, select_device
 from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
 
 DEFAULT_CHECKPOINT = "digits-2d"
 MAX_STEP_LOG = 4000  # step records kept for plots; beyond this every other one is dropped
-
-
-def _env_int(name: str, default: int, lo: int = 1) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"the environment variable {name} must be a whole number, got {raw!r}.") from None
-    if value < lo:
-        raise ValueError(f"the environment variable {name} must be at least {lo}, got {value}.")
-    return value
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hosted limits, from environment variables so a Space can tighten them."""
-
-    # VAE_EXPLORER_MAX_EPOCHS: most epochs one training run may ask for.
-    max_epochs: int = 200
-    # VAE_EXPLORER_MAX_TRAIN_IMAGES: training images used at most (a prefix of the set).
-    max_train_images: int = 60_000
-    # VAE_EXPLORER_MAX_HIDDEN: widest hidden layer a user may build.
-    max_hidden: int = 1024
-    # VAE_EXPLORER_MAX_LATENT: largest latent a user may build.
-    max_latent: int = 64
-
-    @classmethod
-    def from_env(cls) -> Limits:
-        return cls(
-            _env_int("VAE_EXPLORER_MAX_EPOCHS", cls.max_epochs),
-            _env_int("VAE_EXPLORER_MAX_TRAIN_IMAGES", cls.max_train_images),
-            _env_int("VAE_EXPLORER_MAX_HIDDEN", cls.max_hidden),
-            _env_int("VAE_EXPLORER_MAX_LATENT", cls.max_latent),
-        )
-
-    def check(self, model: ModelConfig, train: TrainConfig) -> None:
-        if train.epochs > self.max_epochs:
-            raise ValueError(f"at most {self.max_epochs} epochs per run here, got {train.epochs}.")
-        self.check_model(model)
-
-    def check_model(self, model: ModelConfig) -> None:
-        if model.hidden_dim > self.max_hidden:
-            raise ValueError(f"the hidden layer may have at most {self.max_hidden} units here.")
-        if model.latent_dim > self.max_latent:
-            raise ValueError(f"the latent may have at most {self.max_latent} dimensions here.")
-
-
-def _limit_data(data: ImageDataset, max_train: int) -> ImageDataset:
-    if len(data.x_train) <= max_train:
-        return data
-    return ImageDataset(
-        data.name,
-        data.x_train[:max_train],
-        data.y_train[:max_train],
-        data.x_test,
-        data.y_test,
-        data.class_names,
-        data.has_labels,
-    )
 
 
 class Workspace:
@@ -169,7 +108,7 @@ class Workspace:
             raise ValueError("training is running in this session: stop it first.")
 
     def _data_for(self, name: str) -> ImageDataset:
-        return _limit_data(load_dataset(name, self.data_dir, download=True), self.limits.max_train_images)
+        return limit_data(load_dataset(name, self.data_dir, download=True), self.limits.max_train_images)
 
     def load(self, path: str | os.PathLike) -> None:
         """Replace the model by a checkpoint file (validated; the old model stays on error)."""

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from ..generate import to_grid
-from ..session import DEFAULT_CHECKPOINT, Limits, Workspace
+from ..limits import Limits
+from ..session import DEFAULT_CHECKPOINT, Workspace
 
 T = TypeVar("T")
 SESSION_TTL = float(os.environ.get("VAE_EXPLORER_SESSION_TTL", 2 * 3600))  # seconds

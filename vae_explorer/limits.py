@@ -1,0 +1,71 @@
+"""Hosted limits: what one user may ask of a shared server, from environment variables so that
+a Space can tighten them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .config import ModelConfig, TrainConfig
+from .data import ImageDataset
+
+
+def _env_int(name: str, default: int, lo: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"the environment variable {name} must be a whole number, got {raw!r}.") from None
+    if value < lo:
+        raise ValueError(f"the environment variable {name} must be at least {lo}, got {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hosted limits, from environment variables so a Space can tighten them."""
+
+    # VAE_EXPLORER_MAX_EPOCHS: most epochs one training run may ask for.
+    max_epochs: int = 200
+    # VAE_EXPLORER_MAX_TRAIN_IMAGES: training images used at most (a prefix of the set).
+    max_train_images: int = 60_000
+    # VAE_EXPLORER_MAX_HIDDEN: widest hidden layer a user may build.
+    max_hidden: int = 1024
+    # VAE_EXPLORER_MAX_LATENT: largest latent a user may build.
+    max_latent: int = 64
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            _env_int("VAE_EXPLORER_MAX_EPOCHS", cls.max_epochs),
+            _env_int("VAE_EXPLORER_MAX_TRAIN_IMAGES", cls.max_train_images),
+            _env_int("VAE_EXPLORER_MAX_HIDDEN", cls.max_hidden),
+            _env_int("VAE_EXPLORER_MAX_LATENT", cls.max_latent),
+        )
+
+    def check(self, model: ModelConfig, train: TrainConfig) -> None:
+        if train.epochs > self.max_epochs:
+            raise ValueError(f"at most {self.max_epochs} epochs per run here, got {train.epochs}.")
+        self.check_model(model)
+
+    def check_model(self, model: ModelConfig) -> None:
+        if model.hidden_dim > self.max_hidden:
+            raise ValueError(f"the hidden layer may have at most {self.max_hidden} units here.")
+        if model.latent_dim > self.max_latent:
+            raise ValueError(f"the latent may have at most {self.max_latent} dimensions here.")
+
+
+def limit_data(data: ImageDataset, max_train: int) -> ImageDataset:
+    if len(data.x_train) <= max_train:
+        return data
+    return ImageDataset(
+        data.name,
+        data.x_train[:max_train],
+        data.y_train[:max_train],
+        data.x_test,
+        data.y_test,
+        data.class_names,
+        data.has_labels,
+    )
