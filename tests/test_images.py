@@ -107,3 +107,15 @@ def test_grey_levels_are_kept_in_order():
     ramp = Image.fromarray(np.tile(np.linspace(0, 100, 8).astype(np.uint8), (8, 1)))
     x = load_image(_png(ramp), SHAPE)[0, 0, 4]
     assert torch.all(x[1:] >= x[:-1] - 1e-6)
+
+
+def test_any_decoder_failure_inside_pil_is_a_value_error(monkeypatch):
+    def broken(self):
+        raise TypeError("'bytes' object cannot be interpreted as an integer")  # seen on a fuzzed TIFF
+
+    from PIL import ImageFile
+
+    data = _png(Image.new("L", (8, 8)))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken)
+    with pytest.raises(ValueError, match="not an image that can be read"):
+        load_image(data, SHAPE)

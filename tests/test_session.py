@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -196,3 +197,15 @@ def test_a_rollback_removes_its_steps_from_the_plots(ws):
     recs = list(ws.train(TrainConfig(epochs=3, batch_size=64, lr=10.0, grad_clip=0.0)))
     assert isinstance(recs[-1], StopRecord) and recs[-1].rolled_back
     assert all(r.step <= ws.run.step for r in ws.step_log)
+
+
+def test_a_loaded_model_never_reuses_the_previous_models_map(ws, tmp_path):
+    first, _ = ws.projection("pca", 200)
+    ws.clicks = [(np.zeros(2, dtype=np.float32), None)] * 2
+    from vae_explorer.checkpoint import shipped_checkpoints
+
+    ws.load(shipped_checkpoints()["digits-conditional"])
+    second, _ = ws.projection("pca", 200)
+    assert not np.allclose(first.coords, second.coords) and ws.clicks == []
+    with pytest.raises(ValueError, match="2 numbers per point"):
+        ws.decode(np.zeros((2, 5), dtype=np.float32))

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 MAX_BYTES = 20 * 2**20  # 20 MB
 MAX_PIXELS = 40_000_000  # checked before decoding: a 100 KB PNG can claim 100,000 × 100,000 pixels
@@ -47,12 +47,7 @@ def _open(source: str | os.PathLike | bytes) -> Image.Image:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(f"the image has too many pixels; at most {MAX_PIXELS:,} are accepted.") from None
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        EOFError,
-    ) as err:
+    except Exception as err:
         raise ValueError(
             f"this file is not an image that can be read ({type(err).__name__}); "
             "use PNG, JPEG, GIF, BMP, WebP or TIFF."
@@ -84,7 +79,11 @@ def load_image(source: str | os.PathLike | bytes, shape: tuple[int, int, int]) -
     c, h, w = shape
     if c != 1:
         raise ValueError("only grey-scale data sets can encode an uploaded image.")
-    grey = _to_grey(_open(source))
+    im = _open(source)
+    try:
+        grey = _to_grey(im)
+    except Exception:
+        raise ValueError(f"this image's colour mode ({im.mode}) cannot be converted to grey.") from None
     arr = np.asarray(grey, dtype=np.float32) / 255.0
     if arr.mean() > 0.5:
         grey = ImageOps.invert(grey)

@@ -60,7 +60,8 @@ class Workspace:
         # Readers waiting for the lock. Locks are not fair: a training loop that re-takes the lock
         # right after each step would starve them, so it pauses a moment while anyone waits.
         self._waiting = 0
-        self.clicks: list[np.ndarray] = []  # the last places decoded on the latent map, as z
+        # The last places decoded on the latent map (or encoded images): (z (D,), label or None).
+        self.clicks: list[tuple[np.ndarray, int | None]] = []
         self._waiting_lock = threading.Lock()
         self._set_checkpoint(checkpoint)
 
@@ -99,9 +100,12 @@ class Workspace:
             self.run = ck.run
             self.trainer: Trainer | None = None
             self._optimizer_state = ck.optimizer_state
-            self.version = 0  # bumps on every change of the weights: keys the caches
+            # Bumps on every change of the weights and never goes back: it keys the caches, so
+            # a loaded model must not reuse a number an earlier model had.
+            self.version = getattr(self, "version", -1) + 1
             self.last_stop: StopRecord | None = None
             self.step_log: list[StepRecord] = []  # applied steps, thinned to MAX_STEP_LOG
+            self.clicks = []  # places on the old model's map mean nothing to this one
 
     def _refuse_while_training(self) -> None:
         if self._training:
@@ -158,6 +162,7 @@ class Workspace:
             self.version += 1
             self.last_stop = None
             self.step_log = []
+            self.clicks = []
 
     # -- training -------------------------------------------------------------------------
     def train(self, train_config: TrainConfig) -> Iterator[StepRecord | EpochRecord | StopRecord]:
@@ -254,7 +259,12 @@ class Workspace:
     def decode(self, z: np.ndarray, label: int | torch.Tensor | None = None) -> torch.Tensor:
         """Decode z (N, D). A conditional model takes ``label``: a class (default 0) or soft
         labels (N, K)."""
-        z_t = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, self.model.latent_dim)
+        arr = np.asarray(z, dtype=np.float32)
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[1] != self.model.latent_dim:
+            raise ValueError(f"z must have {self.model.latent_dim} numbers per point, got shape {arr.shape}.")
+        z_t = torch.from_numpy(arr)
         with self._reading():
             y = None
             if self.model.config.conditional:
@@ -294,6 +304,13 @@ class Workspace:
         """Indices of test images of one class (the first ``limit``)."""
         idx = torch.nonzero(self.data.y_test == label).flatten()[:limit]
         return idx.tolist()
+
+    def decode_labels(self, z: np.ndarray, y: torch.Tensor | None) -> torch.Tensor:
+        """Decode z (N, D) with one class per row (N,) for a conditional model."""
+        if y is None or not self.model.config.conditional:
+            return self.decode(z)
+        with self._reading():
+            return decode_z(self.model, torch.as_tensor(np.asarray(z, dtype=np.float32)), y.long())
 
     def reconstructions(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The first n test images and their reconstructions (decoded from mu)."""

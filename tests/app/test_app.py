@@ -432,3 +432,23 @@ def test_tsne_map_click_on_a_point_decodes_that_points_mean(url):
     mu = encode_all(ws.model, ws.data.x_test[11:12])[0][0]
     got = [float(v) for v in text.split("[")[1].rstrip("]").split(", ")]
     assert np.allclose(got, mu.numpy(), atol=2e-3)  # the map's 4-decimal rounding, then the exact hit
+
+
+def test_map_clicks_with_odd_payloads_and_conditional_labels(url):
+    import gradio as gr
+
+    from vae_explorer.session import Workspace
+    from vae_explorer.ui import latent_tab
+
+    ws = Workspace.from_shipped("digits-conditional")
+    for payload in (5, "xy", None, [1, 2], {}, {"x": [1]}):
+        with pytest.raises(gr.Error):
+            latent_tab.on_click(ws, "identity", 2000, gr.EventData(None, payload))
+    proj, labels = ws.projection("identity", 2000)
+    i = int(np.nonzero(labels.numpy() == 7)[0][0])
+    x, y = proj.coords[i].tolist()
+    _, _, text = latent_tab.on_click(ws, "identity", 2000, gr.EventData(None, {"x": x, "y": y}))
+    assert "decoded as class 7" in text
+    c = _client(url)
+    _, note = c.predict(" ", 3.0, 5, api_name="/traverse")  # blank means all dimensions
+    assert note.startswith("Rows, top to bottom: z")

@@ -66,7 +66,8 @@ def on_traverse(ws, dimension, span, steps):
     k = as_int(steps, "Steps", 3, 21)
     kl = ws.kl_per_dim()
     order = [int(d) for d in np.argsort(-kl)]
-    if dimension in (None, "", "all"):
+    dimension = str(dimension).strip() if dimension is not None else "all"
+    if dimension in ("", "all"):
         dims = order[:MAX_TRAVERSE_ROWS]
     else:
         dims = [as_int(str(dimension).split()[0].lstrip("z"), "Dimension", 0, ws.model.latent_dim - 1)]

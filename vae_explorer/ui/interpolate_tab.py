@@ -32,10 +32,12 @@ def endpoints(ws, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.nd
     if source == SOURCES[1]:
         if len(ws.clicks) < 2:
             raise gr.Error("Click two places on the Latent space map (or encode two images) first.")
-        z0, z1 = ws.clicks[-2], ws.clicks[-1]
-        pair = guard(lambda: ws.decode(np.stack([z0, z1])))
-        thumbs = [display(pair[:1], nrow=1, px=96), display(pair[1:], nrow=1, px=96)]
-        return z0, z1, (None, None), thumbs
+        (z0, la), (z1, lb) = ws.clicks[-2], ws.clicks[-1]
+        thumbs = [
+            display(guard(lambda: ws.decode(z0, la)), nrow=1, px=96),
+            display(guard(lambda: ws.decode(z1, lb)), nrow=1, px=96),
+        ]
+        return z0, z1, (la, lb), thumbs
     xa, ya, za = _pick(ws, cls_a, idx_a)
     xb, yb, zb = _pick(ws, cls_b, idx_b)
     return za, zb, (ya, yb), [display(xa, nrow=1, px=96), display(xb, nrow=1, px=96)]
@@ -43,7 +45,7 @@ def endpoints(ws, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.nd
 
 def _labels(ws, labels: tuple, ts: torch.Tensor, mode: str):
     """What a conditional model decodes with: A's label held, or soft labels that move from A's
-    one-hot to B's along t. None for an unconditional model (or map clicks: class 0)."""
+    one-hot to B's along t. None for an unconditional model."""
     ya, yb = labels
     if not ws.model.config.conditional or ya is None:
         return None

@@ -143,14 +143,28 @@ def map_value(ws, method: str, n: int, marker: tuple[float, float] | None = None
     )
 
 
+def _nearest_labels(ws, proj, labels, pts: np.ndarray) -> np.ndarray | None:
+    """A conditional model needs a class to decode: that of the nearest point on the map
+    (the colour the student sees there). None for an unconditional model. (P,)"""
+    if not ws.model.config.conditional:
+        return None
+    d2 = ((pts[:, None, :] - proj.coords[None, :, :]) ** 2).sum(-1)  # (P, N)
+    return labels.numpy()[d2.argmin(axis=1)]
+
+
 def decode_at(ws, method: str, n: int, x, y):
     """(image, z text) for a point of the map; the point is untrusted input."""
     xf, yf = as_float(x, "x", -1e6, 1e6), as_float(y, "y", -1e6, 1e6)
-    proj, _ = guard(lambda: ws.projection(method, n))
-    z = guard(lambda: proj.to_latent(np.array([[xf, yf]])))
-    image = display(guard(lambda: ws.decode(z)), nrow=1, px=256)
-    ws.clicks = [*ws.clicks[-1:], z[0]]  # the Interpolate tab can run between the last two
+    proj, labels = guard(lambda: ws.projection(method, n))
+    pts = np.array([[xf, yf]])
+    z = guard(lambda: proj.to_latent(pts))
+    near = _nearest_labels(ws, proj, labels, pts)
+    label = None if near is None else int(near[0])
+    image = display(guard(lambda: ws.decode(z, label)), nrow=1, px=256)
+    ws.clicks = [*ws.clicks[-1:], (z[0], label)]  # the Interpolate tab can run between the last two
     text = "z = [" + ", ".join(f"{v:.3f}" for v in z[0]) + "]"
+    if label is not None:
+        text += f", decoded as class {ws.data.class_names[label]} (the nearest point's)"
     return image, text
 
 
@@ -166,7 +180,10 @@ def on_show(ws, method, n):
 def on_click(ws, method, n, evt: gr.EventData):
     ws = workspace(ws)
     method, n = _method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
-    x, y = getattr(evt, "x", None), getattr(evt, "y", None)
+    # The payload comes from the browser, so it may be anything: only a dict's x and y count.
+    data = getattr(evt, "_data", None)
+    data = data if isinstance(data, dict) else {}
+    x, y = data.get("x"), data.get("y")
     image, text = decode_at(ws, method, n, x, y)
     return ws, image, text
 
@@ -189,7 +206,8 @@ def on_encode(ws, method, n, file):
     x, mu, recon = guard(lambda: ws.encode_image(path))
     proj, _ = guard(lambda: ws.projection(method, n))
     (px, py) = embed(proj, mu[None])[0].tolist()
-    ws.clicks = [*ws.clicks[-1:], mu.astype(np.float32)]
+    label = 0 if ws.model.config.conditional else None  # encode_image encodes with class 0
+    ws.clicks = [*ws.clicks[-1:], (mu.astype(np.float32), label)]
     text = "Your image (left) and its reconstruction; μ = [" + ", ".join(f"{v:.3f}" for v in mu) + "]"
     pair = display(torch.cat([x, recon]), nrow=2, px=256)
     return ws, map_value(ws, method, n, marker=(px, py)), pair, text
@@ -200,9 +218,12 @@ def on_manifold(ws, method, n, resolution):
     ws = workspace(ws)
     method, n = _method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
     k = as_int(resolution, "Grid size", 2, 30)
-    proj, _ = guard(lambda: ws.projection(method, n))
-    z = proj.to_latent(grid_points(bounds(proj.coords), k))
-    return ws, display(guard(lambda: ws.decode(z)), nrow=k, px=480)
+    proj, labels = guard(lambda: ws.projection(method, n))
+    pts = grid_points(bounds(proj.coords), k)
+    near = _nearest_labels(ws, proj, labels, pts)  # conditional: each cell in its region's class
+    y = None if near is None else torch.from_numpy(near)
+    z = proj.to_latent(pts)
+    return ws, display(guard(lambda: ws.decode_labels(z, y)), nrow=k, px=480)
 
 
 def build(state: gr.State, tab: gr.Tab) -> None:
