@@ -218,7 +218,13 @@ def _objective_controls() -> dict:
         )
     with gr.Accordion("Optimisation", open=True):
         c["epochs"] = gr.Slider(
-            1, LIMITS.max_epochs, value=20, step=1, label="Epochs", info="passes over the training set"
+            1,
+            LIMITS.max_epochs,
+            value=20,
+            step=1,
+            label="Epochs",
+            info="passes over the training set",
+            elem_id="train-epochs",
         )
         c["batch_size"] = gr.Slider(8, 512, value=64, step=8, label="Batch size", info="images per step")
         c["lr"] = gr.Number(1e-3, label="Learning rate", info="Adam; 1e-3 is a safe start")

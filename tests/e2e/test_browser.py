@@ -1,0 +1,156 @@
+"""Act as a person would, in a real browser: train, click the map, drag the slider, sample,
+upload a model and a bad file. Each test saves a screenshot of its tab."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _image_digest(page, selector: str) -> str:
+    """A hash of the image a component shows (its bytes, not its URL)."""
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    assert src, f"{selector} shows no image"
+    with urllib.request.urlopen(src, timeout=10) as r:
+        return hashlib.sha256(r.read()).hexdigest()
+
+
+def _wait_new_image(page, selector: str, old: str, timeout: float = 20.0) -> str:
+    deadline = timeout * 1000
+    step = 200
+    waited = 0
+    while waited < deadline:
+        try:
+            now = _image_digest(page, selector)
+        except (AssertionError, OSError):
+            now = old
+        if now != old:
+            return now
+        page.wait_for_timeout(step)
+        waited += step
+    raise AssertionError(f"{selector} did not change within {timeout} s")
+
+
+def _trace_lengths(page, selector: str) -> dict[str, int]:
+    return page.evaluate(
+        """(sel) => {
+            const plot = document.querySelector(sel + ' .js-plotly-plot');
+            const out = {};
+            if (plot && plot.data) for (const t of plot.data) out[t.name] = (t.y || []).length;
+            return out;
+        }""",
+        selector,
+    )
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_train_tab_streams_both_plots_and_stops(page, shots: Path):
+    before = _trace_lengths(page, "#recon-plot")
+    assert "per step" not in before  # the shipped model: per-epoch test values only
+    epochs = page.locator("#train-epochs input[type=number]")
+    epochs.fill("2")
+    epochs.press("Enter")
+    page.click("#train-start")
+    page.wait_for_function(
+        "document.querySelector('#train-status')?.innerText.includes('Finished')", timeout=120_000
+    )
+    recon, kl = _trace_lengths(page, "#recon-plot"), _trace_lengths(page, "#kl-plot")
+    assert recon.get("per step", 0) == 46 and kl.get("per step", 0) == 46  # 2 epochs × 23 steps
+    assert recon.get("test (per epoch)") == 2 and kl.get("test (per epoch)") == 2
+    page.screenshot(path=str(shots / "train.png"), full_page=True)
+    epochs.fill("150")
+    epochs.press("Enter")
+    page.click("#train-start")
+    page.wait_for_function(
+        "document.querySelector('#train-status')?.innerText.includes('Training')", timeout=60_000
+    )
+    page.click("#train-stop")
+    page.wait_for_function(
+        "document.querySelector('#train-status')?.innerText.includes('Stopped')", timeout=60_000
+    )
+
+
+def test_latent_map_clicks_decode_anywhere(page, shots: Path):
+    _tab(page, "Latent space")
+    canvas = page.locator("#latent-map canvas")
+    canvas.wait_for()
+    page.wait_for_timeout(1500)  # the map's points arrive
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + 0.45 * box["width"], box["y"] + 0.5 * box["height"])
+    first = _wait_new_image(page, "#decoded-image", "")
+    page.mouse.click(box["x"] + 0.08 * box["width"], box["y"] + 0.08 * box["height"])  # empty corner
+    second = _wait_new_image(page, "#decoded-image", first)
+    assert "z = [" in page.locator("#decoded-z").inner_text()
+    page.get_by_test_id("pca-radio-label").click()
+    page.wait_for_timeout(1500)
+    page.mouse.click(box["x"] + 0.7 * box["width"], box["y"] + 0.3 * box["height"])
+    _wait_new_image(page, "#decoded-image", second)
+    page.screenshot(path=str(shots / "latent.png"), full_page=True)
+
+
+def test_interpolate_slider_moves_the_frame(page, shots: Path):
+    _tab(page, "Interpolate")
+    page.wait_for_selector("#interp-strip img", timeout=30_000)
+    page.wait_for_selector("#interp-frame img", timeout=30_000)
+    before = _image_digest(page, "#interp-frame")
+    page.locator("#interp-slider input[type=range]").fill("0.95")
+    _wait_new_image(page, "#interp-frame", before)
+    page.screenshot(path=str(shots / "interpolate.png"), full_page=True)
+
+
+def test_generate_same_seed_same_grid(page, shots: Path):
+    _tab(page, "Generate")
+    page.click("#sample-button")
+    first = _wait_new_image(page, "#sample-grid", "")
+    seed = page.locator("#sample-seed input")
+    seed.fill("5")
+    page.click("#sample-button")
+    other = _wait_new_image(page, "#sample-grid", first)
+    seed.fill("0")
+    page.click("#sample-button")
+    assert _wait_new_image(page, "#sample-grid", other) == first
+    page.click("#traverse-button")
+    page.wait_for_selector("#traverse-grid img", timeout=30_000)
+    page.screenshot(path=str(shots / "generate.png"), full_page=True)
+
+
+class _Payload:
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (Path.touch, (self.sentinel,))
+
+
+def test_upload_a_model_and_a_bad_file(page, tmp_path: Path):
+    from vae_explorer.checkpoint import shipped_checkpoints
+
+    good = tmp_path / "mine.safetensors"
+    good.write_bytes(shipped_checkpoints()["digits-conditional"].read_bytes())
+    page.get_by_text("Model file").click()
+    upload = page.locator("#checkpoint-upload input[type=file]")
+    upload.set_input_files(str(good))
+    page.wait_for_function(
+        "document.querySelector('#train-status')?.innerText.includes('Loaded mine.safetensors')",
+        timeout=30_000,
+    )
+    sentinel = tmp_path / "pwned"
+    bad = tmp_path / "evil.safetensors"
+    bad.write_bytes(pickle.dumps(_Payload(sentinel)))
+    page.locator("#checkpoint-upload button[aria-label='Clear']").first.click()
+    page.locator("#checkpoint-upload input[type=file]").set_input_files(str(bad))
+    page.get_by_text("pickle", exact=False).first.wait_for(timeout=30_000)
+    assert not sentinel.exists()
+    # The app keeps working with the model it had.
+    _tab(page, "Generate")
+    page.click("#sample-button")
+    _wait_new_image(page, "#sample-grid", "")
