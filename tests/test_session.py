@@ -209,3 +209,15 @@ def test_a_loaded_model_never_reuses_the_previous_models_map(ws, tmp_path):
     assert not np.allclose(first.coords, second.coords) and ws.clicks == []
     with pytest.raises(ValueError, match="2 numbers per point"):
         ws.decode(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_a_space_gets_hosted_limits_unless_variables_say_otherwise(monkeypatch):
+    from vae_explorer.limits import HOSTED
+
+    monkeypatch.setenv("SPACE_ID", "someone/vae-explorer")
+    assert Limits.from_env() == HOSTED
+    monkeypatch.setenv("VAE_EXPLORER_MAX_EPOCHS", "80")
+    assert Limits.from_env().max_epochs == 80 and Limits.from_env().max_hidden == HOSTED.max_hidden
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("VAE_EXPLORER_MAX_EPOCHS")
+    assert Limits.from_env() == Limits()

@@ -38,11 +38,14 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
+        """The variables above, else these defaults: a laptop's, or tighter ones on a Hugging
+        Face Space (detected by SPACE_ID), where 2 shared vCPUs serve a whole lecture hall."""
+        base = HOSTED if on_space() else cls()
         return cls(
-            _env_int("VAE_EXPLORER_MAX_EPOCHS", cls.max_epochs),
-            _env_int("VAE_EXPLORER_MAX_TRAIN_IMAGES", cls.max_train_images),
-            _env_int("VAE_EXPLORER_MAX_HIDDEN", cls.max_hidden),
-            _env_int("VAE_EXPLORER_MAX_LATENT", cls.max_latent),
+            _env_int("VAE_EXPLORER_MAX_EPOCHS", base.max_epochs),
+            _env_int("VAE_EXPLORER_MAX_TRAIN_IMAGES", base.max_train_images),
+            _env_int("VAE_EXPLORER_MAX_HIDDEN", base.max_hidden),
+            _env_int("VAE_EXPLORER_MAX_LATENT", base.max_latent),
         )
 
     def check(self, model: ModelConfig, train: TrainConfig) -> None:
@@ -69,3 +72,12 @@ def limit_data(data: ImageDataset, max_train: int) -> ImageDataset:
         data.class_names,
         data.has_labels,
     )
+
+
+def on_space() -> bool:
+    """True when running as a Hugging Face Space."""
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("SYSTEM") == "spaces"
+
+
+# Defaults on a Space: short runs, at most 20,000 training images (a third of an MNIST epoch).
+HOSTED = Limits(max_epochs=30, max_train_images=20_000, max_hidden=512, max_latent=32)
