@@ -452,3 +452,14 @@ def test_map_clicks_with_odd_payloads_and_conditional_labels(url):
     c = _client(url)
     _, note = c.predict(" ", 3.0, 5, api_name="/traverse")  # blank means all dimensions
     assert note.startswith("Rows, top to bottom: z")
+
+
+def test_the_readme_collapse_demo_collapses_and_its_fix_does_not(url):
+    c = _client(url)
+    collapse = {**TRAIN, "latent_dim": 10, "hidden_dim": 256, "beta": 8.0, "epochs": 20}
+    out = c.predict(**collapse, api_name="/train")
+    assert "Posterior collapse" in out[1]
+    fixed = {**collapse, "kl_schedule": "linear", "warmup_epochs": 10, "free_bits": 0.5}
+    out = c.predict(**fixed, api_name="/train")
+    assert "Posterior collapse" not in out[1]
+    assert c.predict(api_name="/model_info")["active_units"] == 10

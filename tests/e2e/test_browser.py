@@ -53,7 +53,7 @@ def _tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def test_train_tab_streams_both_plots_and_stops(page, shots: Path):
+def test_train_tab_streams_both_plots_and_stops(page, shoot):
     before = _trace_lengths(page, "#recon-plot")
     assert "per step" not in before  # the shipped model: per-epoch test values only
     epochs = page.locator("#train-epochs input[type=number]")
@@ -66,7 +66,7 @@ def test_train_tab_streams_both_plots_and_stops(page, shots: Path):
     recon, kl = _trace_lengths(page, "#recon-plot"), _trace_lengths(page, "#kl-plot")
     assert recon.get("per step", 0) == 46 and kl.get("per step", 0) == 46  # 2 epochs × 23 steps
     assert recon.get("test (per epoch)") == 2 and kl.get("test (per epoch)") == 2
-    page.screenshot(path=str(shots / "train.png"), full_page=True)
+    shoot(page, "train")
     epochs.fill("150")
     epochs.press("Enter")
     page.click("#train-start")
@@ -79,7 +79,7 @@ def test_train_tab_streams_both_plots_and_stops(page, shots: Path):
     )
 
 
-def test_latent_map_clicks_decode_anywhere(page, shots: Path):
+def test_latent_map_clicks_decode_anywhere(page, shoot):
     _tab(page, "Latent space")
     canvas = page.locator("#latent-map canvas")
     canvas.wait_for()
@@ -94,20 +94,22 @@ def test_latent_map_clicks_decode_anywhere(page, shots: Path):
     page.wait_for_timeout(1500)
     page.mouse.click(box["x"] + 0.7 * box["width"], box["y"] + 0.3 * box["height"])
     _wait_new_image(page, "#decoded-image", second)
-    page.screenshot(path=str(shots / "latent.png"), full_page=True)
+    page.click("#manifold-button")
+    page.wait_for_selector("#manifold-grid img", timeout=30_000)
+    shoot(page, "latent")
 
 
-def test_interpolate_slider_moves_the_frame(page, shots: Path):
+def test_interpolate_slider_moves_the_frame(page, shoot):
     _tab(page, "Interpolate")
     page.wait_for_selector("#interp-strip img", timeout=30_000)
     page.wait_for_selector("#interp-frame img", timeout=30_000)
     before = _image_digest(page, "#interp-frame")
     page.locator("#interp-slider input[type=range]").fill("0.95")
     _wait_new_image(page, "#interp-frame", before)
-    page.screenshot(path=str(shots / "interpolate.png"), full_page=True)
+    shoot(page, "interpolate")
 
 
-def test_generate_same_seed_same_grid(page, shots: Path):
+def test_generate_same_seed_same_grid(page, shoot):
     _tab(page, "Generate")
     page.click("#sample-button")
     first = _wait_new_image(page, "#sample-grid", "")
@@ -120,7 +122,7 @@ def test_generate_same_seed_same_grid(page, shots: Path):
     assert _wait_new_image(page, "#sample-grid", other) == first
     page.click("#traverse-button")
     page.wait_for_selector("#traverse-grid img", timeout=30_000)
-    page.screenshot(path=str(shots / "generate.png"), full_page=True)
+    shoot(page, "generate")
 
 
 class _Payload:
