@@ -63,26 +63,32 @@ def diagnose(mu: torch.Tensor, logvar: torch.Tensor, kl_per_dim: torch.Tensor) -
     total = float(kl_per_dim.sum())
     collapsed = total < COLLAPSE_KL or au == 0
     gap = aggregate_prior_gap(mu, logvar)
-    d = mu.shape[1]
-    findings = []
+    findings = state_findings(total, au, mu.shape[1], gap)
+    return Diagnosis(au, act.tolist(), kl_per_dim.tolist(), total, collapsed, gap, findings)
+
+
+def state_findings(total_kl: float, active: int, d: int, gap: float) -> list[str]:
+    """What one evaluation says: collapse, inactive units, prior holes — each with its fix."""
+    out = []
+    collapsed = total_kl < COLLAPSE_KL or active == 0
     if collapsed:
-        findings.append(
-            f"Posterior collapse: KL is {total:.2f} nats and {au} of {d} dimensions are active, so "
-            "the decoder ignores z and every reconstruction tends to the average image. "
-            "Fix: KL annealing (linear warm-up) or free bits."
+        out.append(
+            f"Posterior collapse: the KL is {total_kl:.2f} nats and {active} of {d} dimensions are "
+            "active, so the decoder ignores z and every reconstruction tends to the average image. "
+            "Fix: KL annealing (linear warm-up), free bits, or a lower β."
         )
-    elif au < d:
-        findings.append(
-            f"{d - au} of {d} latent dimensions are inactive (their KL is near 0): the model "
+    elif active < d:
+        out.append(
+            f"{d - active} of {d} latent dimensions are inactive (their KL is near 0): the model "
             "needs fewer dimensions than it has, or β is pushing them to the prior."
         )
-    if gap > 0.5 * d:
-        findings.append(
+    if gap > 0.5 * d and not collapsed:
+        out.append(
             f"The codes cover the prior poorly (aggregate-posterior gap {gap:.2f} nats): prior "
             "samples land in holes no training image maps to, so they look poor. "
             "Fix: a higher β, a smaller latent, or more training."
         )
-    return Diagnosis(au, act.tolist(), kl_per_dim.tolist(), total, collapsed, gap, findings)
+    return out
 
 
 def training_findings(history: list[dict], stop_reason: str | None = None) -> list[str]:
@@ -95,19 +101,7 @@ def training_findings(history: list[dict], stop_reason: str | None = None) -> li
         return out
     last = history[-1]
     d = len(last.get("kl_per_dim", [])) or 1
-    if last.get("collapsed"):
-        out.append(
-            f"Posterior collapse: the KL is {last['test_kl']:.2f} nats and {last['active_units']} of "
-            f"{d} dimensions are active, so the decoder ignores z. Fix: KL annealing (linear "
-            "warm-up), free bits, or a lower β."
-        )
-    elif last.get("active_units", d) < d:
-        out.append(f"{d - last['active_units']} of {d} latent dimensions are inactive (KL ≈ 0).")
-    if last.get("prior_gap", 0.0) > 0.5 * d and not last.get("collapsed"):
-        out.append(
-            f"The codes cover the prior poorly (aggregate-posterior gap {last['prior_gap']:.2f} nats): "
-            "prior samples may land in holes. Fix: a higher β, a smaller latent, or more training."
-        )
+    out += state_findings(last["test_kl"], last["active_units"], d, last["prior_gap"])
     if len(history) >= 4:
         a, b = history[-4], history[-1]
         recon_gain = a["test_recon"] - b["test_recon"]

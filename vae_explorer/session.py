@@ -50,7 +50,6 @@ class Workspace:
         self.data_dir = data_dir
         self.device = device or select_device()
         self.projections = ProjectionCache(size=4)
-        self.created = time.time()
         self._training = False
         # Stop requests reach the running trainer and any training that starts after them,
         # until a new user action clears them (see begin_action): a Stop pressed while a Start
@@ -312,7 +311,7 @@ class Workspace:
         with self._reading():
             return decode_z(self.model, torch.as_tensor(np.asarray(z, dtype=np.float32)), y.long())
 
-    def reconstructions(self, n: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def reconstructions(self, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
         """The first n test images and their reconstructions (decoded from mu)."""
         x, y = self.data.x_test[:n], self.data.y_test[:n]
         with self._reading():

@@ -1,0 +1,41 @@
+"""Diagnostics in words: each finding fires for its failure and stays quiet otherwise."""
+
+from __future__ import annotations
+
+from vae_explorer.diagnostics import state_findings, training_findings
+
+
+def _rec(epoch, test_recon, test_kl, train_loss, active=2, gap=0.1, skipped=0):
+    return {
+        "epoch": epoch,
+        "test_recon": test_recon,
+        "test_kl": test_kl,
+        "test_loss": test_recon + test_kl,
+        "train_loss": train_loss,
+        "active_units": active,
+        "prior_gap": gap,
+        "kl_per_dim": [0.5, 0.5],
+        "skipped_steps": skipped,
+    }
+
+
+def test_a_healthy_run_has_no_findings():
+    history = [_rec(e, 30 - e, 1.0 + 0.05 * e, 32 - e) for e in range(6)]
+    assert training_findings(history) == []
+
+
+def test_collapse_inactive_units_and_prior_holes_are_named():
+    assert "Posterior collapse" in state_findings(0.01, 0, 10, 0.0)[0]
+    assert "inactive" in state_findings(3.0, 4, 10, 0.0)[0]
+    assert "cover the prior poorly" in state_findings(3.0, 2, 2, 5.0)[0]
+    assert not any("cover the prior" in f for f in state_findings(0.0, 0, 2, 5.0))  # collapse says it all
+
+
+def test_trends_over_epochs_are_named():
+    stalls = [_rec(e, 25.0, 1.0 + e, 27.0 - 0.1 * e) for e in range(4)]
+    assert any("KL is rising while reconstruction stalls" in f for f in training_findings(stalls))
+    overfit = [_rec(e, 25.0 + e, 1.0, 26.0 - e) for e in range(4)]
+    assert any("overfitting" in f for f in training_findings(overfit))
+    skipped = [_rec(0, 25.0, 1.0, 26.0, skipped=3)]
+    assert any("3 steps had a non-finite" in f for f in training_findings(skipped))
+    assert training_findings([], "Rolled back.") == ["Rolled back."]
