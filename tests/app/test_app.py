@@ -463,3 +463,15 @@ def test_the_readme_collapse_demo_collapses_and_its_fix_does_not(url):
     out = c.predict(**fixed, api_name="/train")
     assert "Posterior collapse" not in out[1]
     assert c.predict(api_name="/model_info")["active_units"] == 10
+
+
+def test_the_failure_lab_shows_the_failure_then_the_fix(url):
+    c = _client(url)
+    job = c.submit("collapse", api_name="/lab_run")
+    final = job.result(timeout=300)
+    fail_verdict, _fail_plot, fail_recon, _fail_samples, fix_verdict, _fix_plot, fix_recon, _ = final
+    assert "Failure: the failure shows" in fail_verdict and "active units 0/10" in fail_verdict
+    assert "Fix: no failure detected" in fix_verdict and "active units 10/10" in fix_verdict
+    assert _image(fail_recon).shape == _image(fix_recon).shape
+    with pytest.raises(Exception, match=r"not in the list of choices|Preset must be"):
+        c.predict("boredom", api_name="/lab_run")

@@ -8,7 +8,7 @@ import os
 
 import gradio as gr
 
-from . import generate_tab, interpolate_tab, latent_tab, train_tab
+from . import generate_tab, interpolate_tab, lab_tab, latent_tab, train_tab
 from .common import new_state
 
 CSS = """
@@ -33,6 +33,8 @@ def build_app() -> gr.Blocks:
                 interpolate_tab.build(state, interp)
             with gr.Tab("Generate", id="generate") as gen:
                 generate_tab.build(state, gen)
+            with gr.Tab("Failure lab", id="lab"):
+                lab_tab.build(state)
         fn, inputs, outputs = train["on_open"]
         demo.load(fn, inputs, outputs, api_visibility="private")
     return demo

@@ -1,0 +1,113 @@
+"""The Failure lab tab: one click trains a classic failure and then its fix, side by side, with
+the symptom, the cause and the fix in words, and the detector's verdict for each run."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from .. import lab
+from ..trainer import StepRecord
+from . import plots
+from .common import TRAIN_CONCURRENCY, as_choice, workspace
+from .train_view import _images
+
+CHOICES = [(p.title, p.name) for p in lab.PRESETS.values()]
+
+
+def explain(name) -> str:
+    p = lab.PRESETS[as_choice(name, "Preset", list(lab.PRESETS))]
+    return f"**Symptom.** {p.symptom}\n\n**Cause.** {p.cause}\n\n**Fix.** {p.fix}"
+
+
+def _verdict(ws, preset, label: str) -> str:
+    fired = lab.fired(ws, preset)
+    h = ws.run.history[-1] if ws.run.history else None
+    stop = ws.last_stop
+    lines = [f"### {label}: {'the failure shows' if fired else 'no failure detected'}"]
+    if stop and stop.rolled_back:
+        lines.append(f"Stopped at step {stop.step}: {stop.reason}")
+    if h:
+        lines.append(
+            f"test −ELBO {h['test_loss']:.2f} nats · KL {h['test_kl']:.2f} · active units "
+            f"{h['active_units']}/{len(h['kl_per_dim'])} · prior gap {h['prior_gap']:.2f} · "
+            f"skipped steps {h['skipped_steps']}"
+        )
+    return "\n\n".join(lines)
+
+
+def on_run(ws, name):
+    """Train the preset's failure run, then its fix run (replacing this session's model)."""
+    ws = workspace(ws)
+    preset = lab.PRESETS[as_choice(name, "Preset", list(lab.PRESETS))]
+    if ws.is_training:
+        raise gr.Error("Training is running in this session: stop it first.")
+    panels: list = [gr.skip()] * 8
+    for side, (label, run) in enumerate((("Failure", preset.failure), ("Fix", preset.repaired))):
+        last = 0.0
+        try:
+            for rec in lab.train(ws, run):
+                now = time.perf_counter()
+                if isinstance(rec, StepRecord) and now - last > 1.0:
+                    last = now
+                    panels[4 * side] = (
+                        f"Training the {label.lower()} run… epoch {rec.epoch + 1}/{run.train.epochs}"
+                    )
+                    yield [ws, *panels]
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        recon, samples = _images(ws)
+        panels[4 * side : 4 * side + 4] = [
+            _verdict(ws, preset, label),
+            plots.kl_figure(ws.step_log, ws.run.history),
+            recon,
+            samples,
+        ]
+        yield [ws, *panels]
+
+
+def build(state: gr.State) -> None:
+    gr.Markdown(
+        "Each preset trains a small model twice on the digits, in seconds: once so that a "
+        "classic failure appears, once with its fix. The detector is the one the Train "
+        "tab's diagnostics use. Running a preset replaces this session's model."
+    )
+    with gr.Row():
+        preset = gr.Dropdown(CHOICES, value=CHOICES[0][1], label="Failure", elem_id="lab-preset", scale=2)
+        run = gr.Button("Run the failure, then the fix", variant="primary", elem_id="lab-run", scale=1)
+    text = gr.Markdown(explain(CHOICES[0][1]), elem_id="lab-explain")
+    outs = []
+    with gr.Row():
+        for side in ("failure", "fix"):
+            with gr.Column():
+                outs.append(gr.Markdown(elem_id=f"lab-{side}-verdict"))
+                outs.append(gr.Plot(show_label=False, elem_id=f"lab-{side}-kl"))
+                outs.append(
+                    gr.Image(
+                        label="Test inputs and reconstructions",
+                        interactive=False,
+                        format="png",
+                        height=150,
+                        elem_id=f"lab-{side}-recon",
+                    )
+                )
+                outs.append(
+                    gr.Image(
+                        label="Samples from the prior",
+                        interactive=False,
+                        format="png",
+                        height=260,
+                        elem_id=f"lab-{side}-samples",
+                    )
+                )
+    preset.change(explain, [preset], [text], api_visibility="private", concurrency_limit=None)
+    run.click(
+        on_run,
+        [state, preset],
+        [state, *outs],
+        api_name="lab_run",
+        concurrency_limit=TRAIN_CONCURRENCY,
+        concurrency_id="train",
+        show_progress="minimal",
+    )
