@@ -39,3 +39,23 @@ def test_trends_over_epochs_are_named():
     skipped = [_rec(0, 25.0, 1.0, 26.0, skipped=3)]
     assert any("3 steps had a non-finite" in f for f in training_findings(skipped))
     assert training_findings([], "Rolled back.") == ["Rolled back."]
+
+
+def test_label_information_finds_the_dimension_that_carries_the_label():
+    import math
+
+    import torch
+
+    from vae_explorer.diagnostics import label_information
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (4000,), generator=g)
+    mu = torch.randn((4000, 3), generator=g)
+    mu[:, 1] += 6 * y  # dimension 1 encodes the label, 0 and 2 are noise
+    info = label_information(mu, y)
+    assert math.isclose(info.label_entropy, math.log(4), rel_tol=0.01)
+    assert info.mi_per_dim[1] > 0.9 * info.label_entropy
+    assert max(info.mi_per_dim[0], info.mi_per_dim[2]) < 0.05
+    assert info.mig > 0.85
+    mu[:, 2] = mu[:, 1]  # the label now in two dimensions: the gap closes
+    assert label_information(mu, y).mig < 0.05

@@ -21,6 +21,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_checkpoints
 from .config import ModelConfig, RunInfo, TrainConfig
 from .data import ImageDataset, dataset_names, load_dataset
+from .diagnostics import label_information
 from .evaluate import encode_all
 from .generate import decode_z, reconstruct, sample_prior
 from .images import load_image
@@ -298,6 +299,15 @@ class Workspace:
         with self._reading():
             mu, logvar = encode_all(self.model, x, y if self.model.config.conditional else None)
         return kl_per_dim(mu, logvar).mean(dim=0).numpy()
+
+    def label_information(self, n: int = 2000):
+        """I(mu_d; label) per dimension and the MIG on (up to n) test images."""
+        if not self.data.has_labels:
+            raise ValueError(f"{self.data.name} has no labels to measure against.")
+        x, y = self.data.x_test[:n], self.data.y_test[:n]
+        with self._reading():
+            mu, _ = encode_all(self.model, x, y if self.model.config.conditional else None)
+        return label_information(mu, y)
 
     def class_indices(self, label: int, limit: int = 200) -> list[int]:
         """Indices of test images of one class (the first ``limit``)."""

@@ -475,3 +475,14 @@ def test_the_failure_lab_shows_the_failure_then_the_fix(url):
     assert _image(fail_recon).shape == _image(fix_recon).shape
     with pytest.raises(Exception, match=r"not in the list of choices|Preset must be"):
         c.predict("boredom", api_name="/lab_run")
+
+
+def test_the_traversal_reports_what_each_dimension_knows_about_the_class(url):
+    import re
+
+    c = _client(url)
+    _, note = c.predict("all", 3.0, 5, api_name="/traverse")
+    h = float(re.search(r"H\(y\) = ([\d.]+)", note).group(1))
+    mis = [float(v) for v in re.findall(r"z\d (\d+\.\d+)(?=[,.])", note.split("in nats")[1])]
+    mig = float(re.search(r"MIG\): ([\d.]+)", note).group(1))
+    assert abs(h - np.log(10)) < 0.05 and len(mis) == 2 and all(0 < m <= h for m in mis) and 0 <= mig <= 1
