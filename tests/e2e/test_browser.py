@@ -156,3 +156,19 @@ def test_upload_a_model_and_a_bad_file(page, tmp_path: Path):
     _tab(page, "Generate")
     page.click("#sample-button")
     _wait_new_image(page, "#sample-grid", "")
+
+
+def test_lecture_mode_from_the_address_and_the_toggle(browser, app_url, shoot):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(app_url + "?lecture=1")
+    page.wait_for_selector("#recon-images img", timeout=60_000)
+    page.wait_for_function("document.body.classList.contains('vx-lecture')", timeout=10_000)
+    assert page.get_by_text("The objective.").first.is_visible()
+    assert not page.locator(".vx-advanced").first.is_visible()
+    shoot(page, "lecture")
+    page.locator("#lecture-toggle input").click()
+    page.wait_for_function("!document.body.classList.contains('vx-lecture')", timeout=10_000)
+    assert not page.get_by_text("The objective.").first.is_visible()
+    assert page.locator(".vx-advanced").first.is_visible()
+    context.close()

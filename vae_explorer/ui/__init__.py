@@ -8,7 +8,7 @@ import os
 
 import gradio as gr
 
-from . import generate_tab, interpolate_tab, lab_tab, latent_tab, train_tab
+from . import generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
 from .common import new_state
 
 CSS = """
@@ -23,15 +23,20 @@ CSS = """
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="VAE Explorer", delete_cache=(3600, 3600)) as demo:
         state = new_state()  # this browser session's Workspace, built on first use
-        gr.Markdown("# VAE Explorer\nTrain a variational autoencoder live and explore what it learned.")
+        with gr.Row():
+            gr.Markdown("# VAE Explorer\nTrain a variational autoencoder live and explore what it learned.")
+            lecture.toggle(demo)
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
+                lecture.explanation(lecture.ELBO)
                 train = train_tab.build(state)
             with gr.Tab("Latent space", id="latent") as latent:
+                lecture.explanation(lecture.REPARAMETERIZATION)
                 latent_tab.build(state, latent)
             with gr.Tab("Interpolate", id="interpolate") as interp:
                 interpolate_tab.build(state, interp)
             with gr.Tab("Generate", id="generate") as gen:
+                lecture.explanation(lecture.GENERATION)
                 generate_tab.build(state, gen)
             with gr.Tab("Failure lab", id="lab"):
                 lab_tab.build(state)
@@ -46,5 +51,5 @@ def launch_kwargs() -> dict:
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         "ssr_mode": False,
         "max_file_size": "5mb",
-        "css": CSS,
+        "css": CSS + lecture.CSS,
     }

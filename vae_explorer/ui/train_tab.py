@@ -179,7 +179,7 @@ def _model_controls() -> dict:
     with gr.Row():
         c["binarize"] = gr.Checkbox(False, label="Binarize", info="fresh 0/1 draw per batch")
         c["conditional"] = gr.Checkbox(False, label="Conditional", info="the label steers the decoder")
-    with gr.Accordion("Gaussian likelihood", open=False):
+    with gr.Accordion("Gaussian likelihood", open=False, elem_classes=["vx-advanced"]):
         c["gaussian_variance"] = gr.Radio(
             list(GAUSSIAN_VARIANCES),
             value="fixed",
