@@ -257,8 +257,8 @@ class Workspace:
             return sample_prior(self.model, n, temperature, seed, label)
 
     def decode(self, z: np.ndarray, label: int | torch.Tensor | None = None) -> torch.Tensor:
-        """Decode z (N, D). A conditional model takes ``label``: a class (default 0) or soft
-        labels (N, K)."""
+        """Decode z (N, D). A conditional model takes ``label``: a class (default 0), one class
+        per row (N,), or soft labels (N, K)."""
         arr = np.asarray(z, dtype=np.float32)
         if arr.ndim == 1:
             arr = arr[None]
@@ -313,13 +313,6 @@ class Workspace:
         """Indices of test images of one class (the first ``limit``)."""
         idx = torch.nonzero(self.data.y_test == label).flatten()[:limit]
         return idx.tolist()
-
-    def decode_labels(self, z: np.ndarray, y: torch.Tensor | None) -> torch.Tensor:
-        """Decode z (N, D) with one class per row (N,) for a conditional model."""
-        if y is None or not self.model.config.conditional:
-            return self.decode(z)
-        with self._reading():
-            return decode_z(self.model, torch.as_tensor(np.asarray(z, dtype=np.float32)), y.long())
 
     def reconstructions(self, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
         """The first n test images and their reconstructions (decoded from mu)."""

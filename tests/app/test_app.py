@@ -486,3 +486,12 @@ def test_the_traversal_reports_what_each_dimension_knows_about_the_class(url):
     mis = [float(v) for v in re.findall(r"z\d (\d+\.\d+)(?=[,.])", note.split("in nats")[1])]
     mig = float(re.search(r"MIG\): ([\d.]+)", note).group(1))
     assert abs(h - np.log(10)) < 0.05 and len(mis) == 2 and all(0 < m <= h for m in mis) and 0 <= mig <= 1
+
+
+def test_the_decoded_manifold_is_a_k_by_k_grid_also_for_a_conditional_model(url):
+    c = _client(url)
+    plain = _image(c.predict(method="identity", n=2000, resolution=6, api_name="/manifold"))
+    c.predict("digits-conditional", api_name="/load_checkpoint")
+    cond = _image(c.predict(method="identity", n=2000, resolution=6, api_name="/manifold"))
+    assert plain.shape == cond.shape and abs(plain.shape[0] - plain.shape[1]) <= 1
+    assert not np.array_equal(plain, cond)

@@ -223,7 +223,7 @@ def on_manifold(ws, method, n, resolution):
     near = _nearest_labels(ws, proj, labels, pts)  # conditional: each cell in its region's class
     y = None if near is None else torch.from_numpy(near)
     z = proj.to_latent(pts)
-    return ws, display(guard(lambda: ws.decode_labels(z, y)), nrow=k, px=480)
+    return ws, display(guard(lambda: ws.decode(z, y)), nrow=k, px=480)
 
 
 def build(state: gr.State, tab: gr.Tab) -> None:
