@@ -52,6 +52,7 @@ class Workspace:
         self.device = device or select_device()
         self.projections = ProjectionCache(size=4)
         self._training = False
+        self._posteriors: tuple = (None,)  # ((version, n), mu, logvar, y) of test_posteriors
         # Stop requests reach the running trainer and any training that starts after them,
         # until a new user action clears them (see begin_action): a Stop pressed while a Start
         # is still building its model is not lost.
@@ -293,20 +294,28 @@ class Workspace:
             recon = reconstruct(self.model, x, y)
         return x, mu[0].numpy(), recon
 
+    def test_posteriors(self, n: int = 2000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """mu, logvar (n, D) and labels (n,) of the first n test images, computed once per model
+        version: every click on the map and every traversal reads them."""
+        n = max(1, min(int(n), len(self.data.x_test)))
+        with self._reading():
+            key = (self.version, n)
+            if self._posteriors[0] != key:
+                x, y = self.data.x_test[:n], self.data.y_test[:n]
+                mu, logvar = encode_all(self.model, x, y if self.model.config.conditional else None)
+                self._posteriors = (key, mu, logvar, y)
+            return self._posteriors[1:]
+
     def kl_per_dim(self, n: int = 2000) -> np.ndarray:
         """Mean KL of each latent dimension over (up to n) test images, nats. (D,)"""
-        x, y = self.data.x_test[:n], self.data.y_test[:n]
-        with self._reading():
-            mu, logvar = encode_all(self.model, x, y if self.model.config.conditional else None)
+        mu, logvar, _ = self.test_posteriors(n)
         return kl_per_dim(mu, logvar).mean(dim=0).numpy()
 
     def label_information(self, n: int = 2000):
         """I(mu_d; label) per dimension and the MIG on (up to n) test images."""
         if not self.data.has_labels:
             raise ValueError(f"{self.data.name} has no labels to measure against.")
-        x, y = self.data.x_test[:n], self.data.y_test[:n]
-        with self._reading():
-            mu, _ = encode_all(self.model, x, y if self.model.config.conditional else None)
+        mu, _, y = self.test_posteriors(n)
         return label_information(mu, y)
 
     def class_indices(self, label: int, limit: int = 200) -> list[int]:
@@ -322,10 +331,7 @@ class Workspace:
 
     def projection(self, method: str, n_points: int = 2000, seed: int = 0) -> tuple[Projection, torch.Tensor]:
         """2-D projection of the test set's mu (cached per model version) and the labels."""
-        n = max(1, min(int(n_points), len(self.data.x_test)))
-        x, y = self.data.x_test[:n], self.data.y_test[:n]
-        with self._reading():
-            version, model = self.version, self.model
-            key = (version, method, n, seed)
-            mu, _ = encode_all(model, x, y if model.config.conditional else None)
+        with self._reading():  # the key's version must be the one mu was computed for
+            mu, _, y = self.test_posteriors(n_points)
+            key = (self._posteriors[0][0], method, len(mu), seed)
         return self.projections.get(key, lambda: project(mu, method, seed)), y

@@ -53,27 +53,28 @@ def _sentence(msg: str) -> str:
     return msg[:1].upper() + msg[1:] if msg else "Something went wrong."
 
 
-def as_int(value: Any, name: str, lo: int, hi: int) -> int:
-    """An integer from an untrusted input (the API may send anything)."""
+def _number(value: Any) -> float | None:
+    """float(value) for a real, finite number from an untrusted input; None otherwise."""
     if isinstance(value, bool) or value is None:
-        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.")
+        return None
     try:
         f = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.") from None
-    if not math.isfinite(f) or not f.is_integer() or not lo <= f <= hi:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def as_int(value: Any, name: str, lo: int, hi: int) -> int:
+    """An integer from an untrusted input (the API may send anything)."""
+    f = _number(value)
+    if f is None or not f.is_integer() or not lo <= f <= hi:
         raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.")
     return int(f)
 
 
 def as_float(value: Any, name: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or value is None:
-        raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}.")
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}.") from None
-    if not math.isfinite(f) or not lo <= f <= hi:
+    f = _number(value)
+    if f is None or not lo <= f <= hi:
         raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}.")
     return f
 

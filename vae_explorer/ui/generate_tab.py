@@ -98,9 +98,7 @@ def on_dimensions(ws):
 def on_decode(ws, z_text, label):
     ws = workspace(ws)
     z = _parse_z(ws, z_text)
-    lab = _label(ws, label) if ws.model.config.conditional else None
-    if ws.model.config.conditional and lab is None:
-        lab = 0
+    lab = _label(ws, label)  # None: Workspace.decode uses class 0 for a conditional model
     return ws, display(guard(lambda: ws.decode(z[None], lab)), nrow=1, px=256)
 
 
