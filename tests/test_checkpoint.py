@@ -31,6 +31,8 @@ VARIANTS = {
     "conditional": {"conditional": True},
     "gaussian-learned": {"likelihood": "gaussian", "gaussian_variance": "learned", "gaussian_std": 0.3},
     "conv": {"arch": "conv"},
+    "hierarchical": {"arch": "hierarchical", "bottom_latent_dim": 4},
+    "hierarchical-conditional": {"arch": "hierarchical", "conditional": True, "likelihood": "gaussian"},
 }
 
 

@@ -150,6 +150,24 @@ def runs(tmp_path_factory):
     tasks = {
         "train": ([*TRAIN, "--epochs", "3", "--out", "m.safetensors", "--json"], ()),
         "train conditional": (cond, ()),
+        "train hierarchical": (
+            [
+                *TRAIN,
+                "--arch",
+                "hierarchical",
+                "--bottom-latent-dim",
+                "6",
+                "--free-bits",
+                "0.5",
+                "--epochs",
+                "2",
+                "--out",
+                "h.safetensors",
+                "--json",
+            ],
+            (),
+        ),
+        "evaluate hierarchical": (["evaluate", "h.safetensors", "--iwae-k", "50"], ("train hierarchical",)),
         "evaluate": (["evaluate", "m.safetensors", "--iwae-k", "50", "--json"], ("train",)),
         "sample": (["sample", "m.safetensors", "--n", "16", "--out", "g.png"], ("train",)),
         "resume": (
@@ -219,6 +237,20 @@ def test_evaluate_reports_elbo_and_a_tighter_iwae_bound(runs):
     last = _json_lines(runs[1]["train"])[-1]
     assert out["kl"] == pytest.approx(last["test_kl"], rel=1e-5)
     assert out["active_units"] == last["active_units"]
+
+
+def test_hierarchical_model_reports_each_level(runs):
+    cwd, results = runs
+    lines = _json_lines(results["train hierarchical"])
+    assert len(lines) == 2
+    for r in lines:
+        assert len(r["test_kl_levels"]) == 2  # z1, z2
+        assert sum(r["test_kl_levels"]) == pytest.approx(r["test_kl"], rel=1e-6)
+    ck = load_checkpoint(cwd / "h.safetensors")
+    assert (ck.model.config.arch, ck.model.config.bottom_latent_dim) == ("hierarchical", 6)
+    res = results["evaluate hierarchical"]
+    assert res.returncode == 0, res.stderr
+    assert "KL per level   z1 " in res.stdout and "IWAE -log p(x)" in res.stdout
 
 
 def test_sample_writes_the_png_the_model_decodes(runs):

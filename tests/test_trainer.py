@@ -116,7 +116,7 @@ def test_nan_guard_skips_then_rolls_back_to_the_epoch_start(tiny_data, tiny_conf
     t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=3, batch_size=8, max_bad_steps=3))
     list(t.run(epochs=1))
     start_of_epoch2 = _weights(t.model)
-    real_loss = trainer_mod.vae_loss
+    real_loss = trainer_mod.elbo_loss
     calls = {"n": 0}
 
     def poisoned(*args, **kw):
@@ -126,7 +126,7 @@ def test_nan_guard_skips_then_rolls_back_to_the_epoch_start(tiny_data, tiny_conf
             terms.loss = terms.loss * float("nan")
         return terms
 
-    monkeypatch.setattr(trainer_mod, "vae_loss", poisoned)
+    monkeypatch.setattr(trainer_mod, "elbo_loss", poisoned)
     records = list(t.run(epochs=1))
     steps = [r for r in records if isinstance(r, StepRecord)]
     assert [r.skipped for r in steps] == [False, False, True, True, True]
@@ -138,7 +138,7 @@ def test_nan_guard_skips_then_rolls_back_to_the_epoch_start(tiny_data, tiny_conf
 
 def test_a_single_bad_step_is_skipped_and_training_goes_on(tiny_data, tiny_config, monkeypatch):
     t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=1, batch_size=8))
-    real_loss = trainer_mod.vae_loss
+    real_loss = trainer_mod.elbo_loss
     calls = {"n": 0}
 
     def one_bad(*args, **kw):
@@ -148,7 +148,7 @@ def test_a_single_bad_step_is_skipped_and_training_goes_on(tiny_data, tiny_confi
             terms.loss = terms.loss * float("inf")
         return terms
 
-    monkeypatch.setattr(trainer_mod, "vae_loss", one_bad)
+    monkeypatch.setattr(trainer_mod, "elbo_loss", one_bad)
     records = list(t.run())
     assert isinstance(records[-1], EpochRecord) and records[-1].skipped_steps == 1
     assert t.step == 7 and _finite(t.model)
@@ -156,13 +156,13 @@ def test_a_single_bad_step_is_skipped_and_training_goes_on(tiny_data, tiny_confi
 
 def test_binarize_trains_on_binary_batches(tiny_data, tiny_config, monkeypatch):
     seen = []
-    real_loss = trainer_mod.vae_loss
+    real_loss = trainer_mod.elbo_loss
 
     def spy(x, *args, **kw):
         seen.append(x.detach().clone())
         return real_loss(x, *args, **kw)
 
-    monkeypatch.setattr(trainer_mod, "vae_loss", spy)
+    monkeypatch.setattr(trainer_mod, "elbo_loss", spy)
     t = Trainer(build_model(tiny_config), tiny_data, TrainConfig(epochs=1, batch_size=8, binarize=True))
     list(t.run())
     batches = torch.cat(seen)

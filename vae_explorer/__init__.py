@@ -5,8 +5,9 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_ch
 from .config import ModelConfig, RunInfo, TrainConfig
 from .data import ImageDataset, load_dataset
 from .evaluate import EvalResult, evaluate
-from .loss import LossTerms, iwae_nll, vae_loss
-from .model import VAE, VAEOutput, build_model
+from .hierarchical import HierarchicalVAE
+from .loss import LossTerms, elbo_loss, iwae_nll, vae_loss
+from .model import VAE, LatentModel, VAEOutput, build_model
 from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
 
 __version__ = "0.1.0"
@@ -16,7 +17,9 @@ __all__ = [
     "Checkpoint",
     "EpochRecord",
     "EvalResult",
+    "HierarchicalVAE",
     "ImageDataset",
+    "LatentModel",
     "LossTerms",
     "ModelConfig",
     "RunInfo",
@@ -26,6 +29,7 @@ __all__ = [
     "Trainer",
     "VAEOutput",
     "build_model",
+    "elbo_loss",
     "evaluate",
     "iwae_nll",
     "load_checkpoint",

@@ -27,7 +27,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .config import ModelConfig, RunInfo, TrainConfig
-from .model import VAE, build_model
+from .model import LatentModel, build_model
 from .trainer import EpochRecord
 
 EPOCH_FIELDS = {f.name for f in fields(EpochRecord)}
@@ -43,7 +43,7 @@ OPTIM_MOMENTS = ("exp_avg", "exp_avg_sq")
 
 @dataclass
 class Checkpoint:
-    model: VAE
+    model: LatentModel  # a VAE or a HierarchicalVAE
     run: RunInfo
     optimizer_state: dict | None = None  # torch.optim.Adam state dict, when one was saved
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -115,11 +115,15 @@ def _check_history(history: Any, latent_dim: int) -> None:
     if not isinstance(history, list) or len(history) > 1_000_000:
         raise ValueError("the training history must be a list of epoch records.")
     for rec in history:
+        if isinstance(rec, dict) and "test_kl_levels" not in rec and "test_kl" in rec:
+            rec["test_kl_levels"] = [rec["test_kl"]]  # saved before hierarchical models existed
         if not isinstance(rec, dict) or set(rec) != EPOCH_FIELDS:
             raise ValueError("a training-history record does not have the fields of an epoch record.")
         for key, value in rec.items():
             if key == "kl_per_dim":
                 ok = isinstance(value, list) and len(value) == latent_dim and all(_number(v) for v in value)
+            elif key == "test_kl_levels":
+                ok = isinstance(value, list) and 1 <= len(value) <= 2 and all(_number(v) for v in value)
             elif key == "collapsed":
                 ok = isinstance(value, bool)
             elif key in ("epoch", "step", "active_units", "skipped_steps"):
@@ -140,7 +144,7 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
-def _expected(model: VAE) -> dict[str, tuple[int, ...]]:
+def _expected(model: LatentModel) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -215,7 +219,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     return Checkpoint(model, run, optim_state, metrics if isinstance(metrics, dict) else {})
 
 
-def _optimizer_state(model: VAE, tensors: dict, meta: dict[str, str], name: str) -> dict:
+def _optimizer_state(model: LatentModel, tensors: dict, meta: dict[str, str], name: str) -> dict:
     steps = _json_field(meta, "optim_steps", name)
     if not isinstance(steps, dict):
         raise ValueError(f"{name} has malformed optimizer metadata.")
@@ -239,7 +243,7 @@ def _optimizer_state(model: VAE, tensors: dict, meta: dict[str, str], name: str)
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: VAE,
+    model: LatentModel,
     run: RunInfo,
     optimizer: torch.optim.Optimizer | None = None,
     metrics: dict[str, Any] | None = None,

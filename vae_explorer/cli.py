@@ -37,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a VAE and save it as .safetensors")
     t.add_argument("--dataset", default="digits", help="digits|mnist|fashion-mnist|kmnist|npz:PATH")
-    t.add_argument("--arch", choices=ARCHS, default="mlp")
-    t.add_argument("--latent-dim", type=int, default=20)
+    t.add_argument("--arch", choices=ARCHS, default="mlp", help="hierarchical: two levels z2 -> z1 -> x")
+    t.add_argument("--latent-dim", type=int, default=20, help="size of z (hierarchical: of the top z2)")
+    t.add_argument("--bottom-latent-dim", type=int, default=16, help="hierarchical: size of z1")
     t.add_argument("--hidden", type=int, default=400)
     t.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
     t.add_argument("--gaussian-variance", choices=("fixed", "learned"), default="fixed")
@@ -125,6 +126,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             input_shape=data.image_shape,
             arch=a.arch,
             latent_dim=a.latent_dim,
+            bottom_latent_dim=a.bottom_latent_dim,
             hidden_dim=a.hidden,
             likelihood=a.likelihood,
             gaussian_variance=a.gaussian_variance,
@@ -158,6 +160,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                         f"KL {_fmt(rec.train_kl)}, β {rec.beta:.2f})  test {_fmt(rec.test_loss)} nats  "
                         f"active units {rec.active_units}  {rec.images_per_s:,.0f} img/s"
                     )
+                    if len(rec.test_kl_levels) > 1:
+                        msg += "  test KL z1, z2 " + ", ".join(_fmt(v) for v in rec.test_kl_levels)
                     (bar.write if bar else print)(msg)
             elif isinstance(rec, StopRecord):
                 print(f"vae-explorer: training stopped: {rec.reason}", file=sys.stderr)
@@ -202,6 +206,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     else:
         print(f"{data.name} test set, {res.n} images (nats per image)")
         print(f"  negative ELBO  {res.neg_elbo:.2f}  (reconstruction {res.recon:.2f} + KL {res.kl:.2f})")
+        if len(res.kl_levels) > 1:
+            print("  KL per level   " + ", ".join(f"z{i + 1} {v:.2f}" for i, v in enumerate(res.kl_levels)))
         if res.iwae_nll is not None:
             print(f"  IWAE -log p(x) {res.iwae_nll:.2f}  (K = {a.iwae_k})")
         print(f"  active units   {res.active_units} of {len(res.kl_per_dim)}")

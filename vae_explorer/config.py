@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-ARCHS = ("mlp", "conv")
+ARCHS = ("mlp", "conv", "hierarchical")
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("fixed", "learned")
 KL_SCHEDULES = ("constant", "linear", "cyclical")
@@ -72,10 +72,13 @@ class ModelConfig:
 
     # (channels, height, width) of one image; the data set decides it.
     input_shape: tuple[int, int, int] = (1, 8, 8)
-    # "mlp": the canonical 784-400-20 shape; "conv": two stride-2 convolutions each way.
+    # "mlp": the canonical 784-400-20 shape; "conv": two stride-2 convolutions each way;
+    # "hierarchical": two stochastic levels z₂ → z₁ → x with MLPs (see hierarchical.py).
     arch: str = "mlp"
-    # Size of z. 2 makes the latent space directly plottable.
+    # Size of z (for "hierarchical", of the top level z₂). 2 makes the latent space plottable.
     latent_dim: int = 2
+    # "hierarchical" only: size of the lower level z₁, between z₂ and x.
+    bottom_latent_dim: int = 16
     # Width of the hidden layer of encoder and decoder.
     hidden_dim: int = 400
     # p(x|z): "bernoulli" (decoder outputs logits) or "gaussian" (decoder outputs means).
@@ -109,6 +112,7 @@ class ModelConfig:
         if self.arch == "conv" and (h % 4 or w % 4):
             raise ValueError(f"the conv architecture needs height and width divisible by 4, got {h}×{w}.")
         self.latent_dim = _check_int("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
+        self.bottom_latent_dim = _check_int("bottom_latent_dim", self.bottom_latent_dim, 1, MAX_LATENT_DIM)
         self.hidden_dim = _check_int("hidden_dim", self.hidden_dim, 1, MAX_HIDDEN_DIM)
         self.likelihood = _check_choice("likelihood", self.likelihood, LIKELIHOODS)
         self.gaussian_variance = _check_choice(

@@ -60,28 +60,50 @@ def aggregate_prior_gap(mu: torch.Tensor, logvar: torch.Tensor) -> float:
     return float(0.5 * (torch.trace(cov) + m @ m - d - logdet))
 
 
-def diagnose(mu: torch.Tensor, logvar: torch.Tensor, kl_per_dim: torch.Tensor) -> Diagnosis:
-    """Everything above from the posteriors of a data set: mu, logvar (N, D); kl_per_dim (D,)."""
+def diagnose(
+    mu: torch.Tensor, logvar: torch.Tensor, kl_per_dim: torch.Tensor, kl_levels: list[float] | None = None
+) -> Diagnosis:
+    """Everything above from the posteriors of a data set: mu, logvar (N, D) and kl_per_dim (D,)
+    of the top latent; ``kl_levels`` (bottom first) when the model has several levels."""
     act = activity(mu)
     au = int((act > ACTIVE_THRESHOLD).sum())
-    total = float(kl_per_dim.sum())
-    collapsed = total < COLLAPSE_KL or au == 0
+    total = float(sum(kl_levels)) if kl_levels else float(kl_per_dim.sum())
+    collapsed = _collapsed(total, au, kl_levels)
     gap = aggregate_prior_gap(mu, logvar)
-    findings = state_findings(total, au, mu.shape[1], gap)
+    findings = state_findings(total, au, mu.shape[1], gap, kl_levels)
     return Diagnosis(au, act.tolist(), kl_per_dim.tolist(), total, collapsed, gap, findings)
 
 
-def state_findings(total_kl: float, active: int, d: int, gap: float) -> list[str]:
-    """What one evaluation says: collapse, inactive units, prior holes — each with its fix."""
+def _collapsed(total_kl: float, active: int, kl_levels: list[float] | None) -> bool:
+    """The whole model ignores its latents. With several levels the lower ones can carry the
+    information the top one does not, so only the total KL decides."""
+    if kl_levels and len(kl_levels) > 1:
+        return total_kl < COLLAPSE_KL
+    return total_kl < COLLAPSE_KL or active == 0
+
+
+def state_findings(
+    total_kl: float, active: int, d: int, gap: float, kl_levels: list[float] | None = None
+) -> list[str]:
+    """What one evaluation says: collapse, inactive units, prior holes — each with its fix.
+    ``active`` and ``d`` count the top latent's dimensions; ``kl_levels`` is bottom first."""
     out = []
-    collapsed = total_kl < COLLAPSE_KL or active == 0
-    if collapsed:
+    collapsed = _collapsed(total_kl, active, kl_levels)
+    top_collapsed = bool(kl_levels) and len(kl_levels) > 1 and kl_levels[-1] < COLLAPSE_KL and not collapsed
+    if top_collapsed:
+        out.append(
+            f"The top level z₂ collapsed: its KL is {kl_levels[-1]:.2f} nats while z₁ carries "
+            f"{kl_levels[0]:.2f}, so q(z₁|x, z₂) encodes everything and the model is a one-level "
+            "VAE in effect (the map of z₂ shows no structure). Fix: free bits (e.g. 0.5 nats per "
+            "dimension) or a KL warm-up."
+        )
+    elif collapsed:
         out.append(
             f"Posterior collapse: the KL is {total_kl:.2f} nats and {active} of {d} dimensions are "
             "active, so the decoder ignores z and every reconstruction tends to the average image. "
             "Fix: KL annealing (linear warm-up), free bits, or a lower β."
         )
-    elif active < d:
+    elif active < d and not top_collapsed:
         out.append(
             f"{d - active} of {d} latent dimensions are inactive (their KL is near 0): the model "
             "needs fewer dimensions than it has, or β is pushing them to the prior."
@@ -105,7 +127,8 @@ def training_findings(history: list[dict], stop_reason: str | None = None) -> li
         return out
     last = history[-1]
     d = len(last.get("kl_per_dim", [])) or 1
-    out += state_findings(last["test_kl"], last["active_units"], d, last["prior_gap"])
+    levels = last.get("test_kl_levels")
+    out += state_findings(last["test_kl"], last["active_units"], d, last["prior_gap"], levels)
     if len(history) >= 4:
         a, b = history[-4], history[-1]
         recon_gain = a["test_recon"] - b["test_recon"]

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .diagnostics import Diagnosis, diagnose
-from .loss import iwae_nll, kl_per_dim, recon_nll
-from .model import VAE
+from .loss import iwae_nll, kl_normal, recon_nll
+from .model import LatentModel
 
 
 @dataclass
@@ -17,8 +17,9 @@ class EvalResult:
 
     neg_elbo: float  # recon + KL with β = 1 and one sampled z per image (not z = mu)
     recon: float  # E_q[-log p(x|z)], one-sample estimate
-    kl: float  # KL(q(z|x) || p(z)), closed form
-    kl_per_dim: list[float]  # (D,)
+    kl: float  # KL(q(z|x) || p(z)), closed form (summed over the levels of a hierarchical model)
+    kl_levels: list[float]  # KL of each level, bottom first (one entry for a one-level VAE)
+    kl_per_dim: list[float]  # (D,) of the top latent
     active_units: int
     n: int  # images evaluated
     iwae_nll: float | None  # K-sample importance-weighted -log p(x), when asked for
@@ -32,7 +33,7 @@ class EvalResult:
 
 @torch.no_grad()
 def encode_all(
-    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024
+    model: LatentModel, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """mu, logvar (N, D) of a whole data set, in eval mode (the mode is restored)."""
     was_training = model.training
@@ -53,7 +54,7 @@ def encode_all(
 
 @torch.no_grad()
 def evaluate(
-    model: VAE,
+    model: LatentModel,
     x: torch.Tensor,
     y: torch.Tensor | None = None,
     batch_size: int = 512,
@@ -74,16 +75,21 @@ def evaluate(
     gen = torch.Generator(device=device).manual_seed(seed)
     rec_sum = 0.0
     kl_dims_sum = torch.zeros(model.latent_dim, dtype=torch.float64)
+    kl_level_sums: list[float] | None = None  # one running sum per level
     iwae_sum = 0.0
     mus, logvars = [], []
     try:
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
             yb = None if y is None else y[i : i + batch_size].to(device)
-            mu, logvar = model.encode(xb, yb)
-            z = model.reparameterize(mu, logvar, gen)
-            rec_sum += float(recon_nll(xb, model.decode(z, yb), model.likelihood, model.x_logvar).sum())
-            kl_dims_sum += kl_per_dim(mu, logvar).sum(dim=0).double().cpu()
+            out = model(xb, yb, gen)  # z sampled at every level
+            mu, logvar = out.mu, out.logvar
+            rec_sum += float(recon_nll(xb, out.recon, model.likelihood, model.x_logvar).sum())
+            kls = [kl_normal(lv.mu, lv.logvar, lv.prior_mu, lv.prior_logvar) for lv in out.levels]
+            if kl_level_sums is None:
+                kl_level_sums = [0.0] * len(kls)
+            kl_level_sums = [a + float(b.sum()) for a, b in zip(kl_level_sums, kls, strict=True)]
+            kl_dims_sum += kl_normal(mu, logvar).sum(dim=0).double().cpu()
             if iwae_k:
                 iwae_sum += float(iwae_nll(model, xb, yb, iwae_k, gen).sum())
             mus.append(mu.cpu())
@@ -92,12 +98,14 @@ def evaluate(
         model.train(was_training)
     n = len(x)
     kl_dims = (kl_dims_sum / n).float()
-    diag = diagnose(torch.cat(mus), torch.cat(logvars), kl_dims)
-    kl = float(kl_dims.sum())
+    kl_levels = [v / n for v in kl_level_sums or []]
+    diag = diagnose(torch.cat(mus), torch.cat(logvars), kl_dims, kl_levels)
+    kl = sum(kl_levels)
     return EvalResult(
         neg_elbo=rec_sum / n + kl,
         recon=rec_sum / n,
         kl=kl,
+        kl_levels=kl_levels,
         kl_per_dim=kl_dims.tolist(),
         active_units=diag.active_units,
         n=n,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .model import VAE
+from .model import LatentModel
 
 MAX_IMAGES = 4096  # more decodes than this in one call is a mistake, not a request
 
@@ -24,7 +24,7 @@ def _check_count(n: int, name: str = "n") -> int:
     return n
 
 
-def _labels(model: VAE, label: int | None, n: int) -> torch.Tensor | None:
+def _labels(model: LatentModel, label: int | None, n: int) -> torch.Tensor | None:
     if not model.config.conditional:
         if label is not None:
             raise ValueError("this model is not conditional, so it takes no class label.")
@@ -38,7 +38,7 @@ def _labels(model: VAE, label: int | None, n: int) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def decode_z(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+def decode_z(model: LatentModel, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """z (N, D) → images (N, C, H, W) in [0, 1], in eval mode."""
     z = torch.as_tensor(z, dtype=torch.float32)
     if z.dim() != 2 or z.shape[1] != model.latent_dim:
@@ -56,7 +56,7 @@ def decode_z(model: VAE, z: torch.Tensor, y: torch.Tensor | None = None) -> torc
 
 
 def sample_prior(
-    model: VAE, n: int = 64, temperature: float = 1.0, seed: int = 0, label: int | None = None
+    model: LatentModel, n: int = 64, temperature: float = 1.0, seed: int = 0, label: int | None = None
 ) -> torch.Tensor:
     """n decodes of z ~ N(0, temperature² I). Same seed, same images."""
     _check_count(n)
@@ -69,9 +69,9 @@ def sample_prior(
 
 @torch.no_grad()
 def reconstruct(
-    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, seed: int | None = None
+    model: LatentModel, x: torch.Tensor, y: torch.Tensor | None = None, seed: int | None = None
 ) -> torch.Tensor:
-    """Reconstructions of x (N, C, H, W): decode(mu), or decode(sampled z) when a seed is given."""
+    """Reconstructions of x (N, C, H, W) through the posterior means, or a sample when seeded."""
     if not model.config.conditional:
         y = None
     was_training = model.training
@@ -79,11 +79,8 @@ def reconstruct(
     try:
         device = model.x_logvar.device
         yy = None if y is None else y.to(device)
-        mu, logvar = model.encode(x.to(device), yy)
-        z = mu
-        if seed is not None:
-            z = model.reparameterize(mu, logvar, torch.Generator(device=device).manual_seed(seed))
-        return model.mean_image(model.decode(z, yy)).cpu()
+        gen = None if seed is None else torch.Generator(device=device).manual_seed(seed)
+        return model.mean_image(model.reconstruct(x.to(device), yy, gen)).cpu()
     finally:
         model.train(was_training)
 
@@ -150,7 +147,11 @@ def save_png(array: np.ndarray, path: str | os.PathLike, scale: int = 1) -> None
 
 
 def class_grid(
-    model: VAE, per_class: int = 8, temperature: float = 1.0, seed: int = 0, classes: list[int] | None = None
+    model: LatentModel,
+    per_class: int = 8,
+    temperature: float = 1.0,
+    seed: int = 0,
+    classes: list[int] | None = None,
 ) -> torch.Tensor:
     """Conditional models: one row per class, one column per z — the same z down each column,
     so the label changes the content while z holds the style. (rows·per_class, C, H, W)."""

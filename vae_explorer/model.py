@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +18,31 @@ from .config import ModelConfig
 
 
 @dataclass
+class LatentLevel:
+    """One stochastic layer of a forward pass: its posterior, its prior and the sample drawn."""
+
+    z: torch.Tensor  # (B, D_l) the reparameterized sample
+    mu: torch.Tensor  # (B, D_l) posterior means
+    logvar: torch.Tensor  # (B, D_l) posterior log-variances (clamped)
+    prior_mu: torch.Tensor | None = None  # (B, D_l) prior means given the level above; None: N(0, I)
+    prior_logvar: torch.Tensor | None = None  # (B, D_l) prior log-variances; None: N(0, I)
+
+
+@dataclass
 class VAEOutput:
-    """Everything one forward pass produces."""
+    """Everything one forward pass produces. ``mu``, ``logvar`` and ``z`` are the *top* latent's:
+    the one with the N(0, I) prior that the map, sampling and traversal work with."""
 
     recon: torch.Tensor  # (B, C, H, W) decoder output: logits (bernoulli) or means (gaussian)
     mu: torch.Tensor  # (B, D) posterior means
     logvar: torch.Tensor  # (B, D) posterior log-variances (clamped)
-    z: torch.Tensor  # (B, D) the reparameterized sample the decoder saw
+    z: torch.Tensor  # (B, D) the reparameterized sample
+    # Every stochastic level, bottom (nearest x) first; a one-level VAE has just (z, mu, logvar).
+    levels: list[LatentLevel] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            self.levels = [LatentLevel(self.z, self.mu, self.logvar)]
 
 
 def _mlp_encoder(cfg: ModelConfig, extra: int) -> nn.Module:
@@ -91,19 +109,14 @@ class _ConvDecoder(nn.Module):
         return self.deconv(self.fc(zy))
 
 
-class VAE(nn.Module):
-    """A (conditional) VAE with an MLP or convolutional encoder/decoder."""
+class LatentModel(nn.Module):
+    """What every model here shares: the config, the likelihood's log-variance, labels for
+    conditional models, the reparameterization and the image to show. ``VAE`` and
+    ``HierarchicalVAE`` add their own encode/decode."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        extra = config.num_classes if config.conditional else 0
-        if config.arch == "mlp":
-            self.encoder = _mlp_encoder(config, extra)
-            self.decoder = _mlp_decoder(config, extra)
-        else:
-            self.encoder = _ConvEncoder(config, extra)
-            self.decoder = _ConvDecoder(config, extra)
         # log σ² of the Gaussian likelihood, one per pixel; a buffer when fixed, so that it is
         # saved with the weights either way.  (C·H·W,)
         init = torch.full((config.input_dim,), 2.0 * math.log(config.gaussian_std))
@@ -119,6 +132,11 @@ class VAE(nn.Module):
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    @property
+    def _extra(self) -> int:
+        """Width of the label input: the one-hot of a conditional model, else nothing."""
+        return self.config.num_classes if self.config.conditional else 0
 
     def _one_hot(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         if not self.config.conditional:
@@ -140,16 +158,12 @@ class VAE(nn.Module):
             raise ValueError(f"labels must be between 0 and {self.config.num_classes - 1}.")
         return F.one_hot(y, self.config.num_classes).to(self.x_logvar.dtype)
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x[,y]) → (mu, logvar), each (B, D); logvar clamped to the config's range."""
-        y1h = self._one_hot(y, x.shape[0])
-        if self.config.arch == "mlp":
-            flat = x.reshape(x.shape[0], -1)  # (B, C·H·W)
-            if y1h is not None:
-                flat = torch.cat([flat, y1h], dim=1)
-            h = self.encoder(flat)
-        else:
-            h = self.encoder(x, y1h)
+    @staticmethod
+    def _cat(a: torch.Tensor, y1h: torch.Tensor | None) -> torch.Tensor:
+        return a if y1h is None else torch.cat([a, y1h], dim=1)
+
+    def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A head's (B, 2·D) output → (mu, logvar), logvar clamped to the config's range."""
         mu, logvar = h.chunk(2, dim=1)
         if self.config.clamp_logvar:
             logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
@@ -164,18 +178,50 @@ class VAE(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """p(x|z[,y]) parameters (B, C, H, W): logits (bernoulli) or means (gaussian)."""
-        y1h = self._one_hot(y, z.shape[0])
-        zy = z if y1h is None else torch.cat([z, y1h], dim=1)
-        out = self.decoder(zy)
-        return out.reshape(z.shape[0], *self.config.input_shape)
-
     def mean_image(self, recon: torch.Tensor) -> torch.Tensor:
         """Decoder output → the image to show (the likelihood's mean), in [0, 1]."""
         if self.likelihood == "bernoulli":
             return torch.sigmoid(recon)
         return recon.clamp(0.0, 1.0)
+
+
+class VAE(LatentModel):
+    """A (conditional) VAE with an MLP or convolutional encoder/decoder."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        extra = self._extra
+        if config.arch == "mlp":
+            self.encoder = _mlp_encoder(config, extra)
+            self.decoder = _mlp_decoder(config, extra)
+        else:
+            self.encoder = _ConvEncoder(config, extra)
+            self.decoder = _ConvDecoder(config, extra)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x[,y]) → (mu, logvar), each (B, D); logvar clamped to the config's range."""
+        y1h = self._one_hot(y, x.shape[0])
+        if self.config.arch == "mlp":
+            flat = x.reshape(x.shape[0], -1)  # (B, C·H·W)
+            if y1h is not None:
+                flat = torch.cat([flat, y1h], dim=1)
+            h = self.encoder(flat)
+        else:
+            h = self.encoder(x, y1h)
+        return self._split(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """p(x|z[,y]) parameters (B, C, H, W): logits (bernoulli) or means (gaussian)."""
+        out = self.decoder(self._cat(z, self._one_hot(y, z.shape[0])))
+        return out.reshape(z.shape[0], *self.config.input_shape)
+
+    def reconstruct(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Decoder output for x through its posterior: decode(mu), or a sampled z with a generator."""
+        mu, logvar = self.encode(x, y)
+        z = mu if generator is None else self.reparameterize(mu, logvar, generator)
+        return self.decode(z, y)
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -185,11 +231,14 @@ class VAE(nn.Module):
         return VAEOutput(self.decode(z, y), mu, logvar, z)
 
 
-def build_model(config: ModelConfig, seed: int = 0, device: torch.device | str = "cpu") -> VAE:
-    """A freshly initialised VAE; the seed fixes the weights without touching global RNG state."""
+def build_model(config: ModelConfig, seed: int = 0, device: torch.device | str = "cpu") -> LatentModel:
+    """A freshly initialised model of the config's architecture; the seed fixes the weights
+    without touching global RNG state."""
+    from .hierarchical import HierarchicalVAE  # it builds on this module
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = VAE(config)
+        model = HierarchicalVAE(config) if config.arch == "hierarchical" else VAE(config)
     return model.to(device)
 
 

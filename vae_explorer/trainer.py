@@ -16,15 +16,15 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from .config import RunInfo, TrainConfig
 from .data import ImageDataset, binarize
 from .evaluate import evaluate
-from .loss import vae_loss
-from .model import VAE
+from .loss import elbo_loss
+from .model import LatentModel
 from .schedules import beta_at
 
 TEST_BINARIZE_SEED = 12345  # the test set is binarised once, with a fixed draw, for comparability
@@ -40,6 +40,7 @@ class StepRecord:
     beta: float
     grad_norm: float  # global gradient norm before clipping
     skipped: bool  # True when the step was non-finite and not applied
+    kl_levels: list[float] = field(default_factory=list)  # KL of each level, bottom first
 
 
 @dataclass
@@ -54,7 +55,8 @@ class EpochRecord:
     test_loss: float  # test negative ELBO with a sampled z, β = 1
     test_recon: float
     test_kl: float
-    kl_per_dim: list[float]  # (D,) test KL per dimension
+    test_kl_levels: list[float]  # test KL of each level, bottom first (one for a one-level VAE)
+    kl_per_dim: list[float]  # (D,) test KL per dimension of the top latent
     active_units: int
     collapsed: bool
     prior_gap: float
@@ -94,7 +96,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: VAE,
+        model: LatentModel,
         data: ImageDataset,
         config: TrainConfig,
         *,
@@ -201,11 +203,11 @@ class Trainer:
             yb = self.y_train[idx] if model.config.conditional else None
             beta = beta_at(cfg, self.epoch + i / steps_per_epoch)
             out = model(xb, yb, self._eps_gen)
-            terms = vae_loss(
-                xb, out.recon, out.mu, out.logvar, model.likelihood, beta, cfg.free_bits, model.x_logvar
-            )
+            terms = elbo_loss(xb, out, model.likelihood, beta, cfg.free_bits, model.x_logvar)
             self.optimizer.zero_grad(set_to_none=True)
             loss, rec_v, kl_v = terms.loss.item(), terms.recon.item(), terms.kl.item()
+            # One level: its KL is the total (no extra device sync); several: one sync more.
+            kl_lv = [kl_v] if len(terms.kl_levels) == 1 else torch.stack(terms.kl_levels).tolist()
             grad_norm = math.nan
             ok = math.isfinite(loss)
             if ok:
@@ -226,7 +228,7 @@ class Trainer:
                 bad_in_row += 1
                 skipped += 1
             elapsed += time.perf_counter() - t0
-            yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v, beta, grad_norm, not ok)
+            yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v, beta, grad_norm, not ok, kl_lv)
             if bad_in_row >= cfg.max_bad_steps:
                 self._rollback()
                 yield StopRecord(
@@ -252,6 +254,7 @@ class Trainer:
             test_loss=ev.neg_elbo,
             test_recon=ev.recon,
             test_kl=ev.kl,
+            test_kl_levels=ev.kl_levels,
             kl_per_dim=ev.kl_per_dim,
             active_units=ev.active_units,
             collapsed=ev.diagnosis.collapsed,
