@@ -90,6 +90,27 @@ def test_training_streams_falling_losses_and_separate_plots(url):
     assert info["epoch"] == 2 and info["step"] == 46 and info["model_config"]["hidden_dim"] == 64
 
 
+def test_a_hierarchical_model_trains_and_plots_each_level(url):
+    c = _client(url)
+    settings = {**TRAIN, "arch": "hierarchical", "bottom_latent_dim": 6, "free_bits": 0.5}
+    final = c.predict(**settings, api_name="/train")
+    status, _diag, _recon_plot, kl_plot = final[:4]
+    assert "Finished" in status and "hierarchical" in status
+    z1, z2 = _series(kl_plot, "z1 test (per epoch)"), _series(kl_plot, "z2 test (per epoch)")
+    total = _series(kl_plot, "test (per epoch)")
+    assert len(z1) == len(z2) == 2
+    assert total == pytest.approx([a + b for a, b in zip(z1, z2, strict=True)], rel=1e-5)
+    assert len(_series(kl_plot, "z1 smoothed")) == 2 * 23
+    info = c.predict(api_name="/model_info")
+    assert info["model_config"]["arch"] == "hierarchical" and info["model_config"]["bottom_latent_dim"] == 6
+    # The map, decoding a click and sampling all work on the top level z2.
+    a = _image(c.predict(x=-1.0, y=0.5, method="identity", n=500, api_name="/decode_point")[0])
+    assert a.std() > 0
+    bad = {**settings, "bottom_latent_dim": 0}
+    with pytest.raises(Exception, match="Lower latent z₁ size"):
+        c.predict(**bad, api_name="/train")
+
+
 def test_stop_mid_run_leaves_a_usable_model(url):
     c = _client(url)
     job = c.submit(**{**TRAIN, "epochs": 150}, api_name="/train")

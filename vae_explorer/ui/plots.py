@@ -79,6 +79,11 @@ def _scrub(obj):
 def _curve(
     steps: list[StepRecord], history: list[dict], attr: str, test_key: str, title: str, ytitle: str
 ) -> PlotData:
+    return _figure(_curve_data(steps, history, attr, test_key), title, ytitle)
+
+
+def _curve_data(steps: list[StepRecord], history: list[dict], attr: str, test_key: str) -> list[dict]:
+    """Per step, smoothed, and per-epoch test lines of one quantity."""
     data = []
     xs = [r.step for r in steps]
     ys = [getattr(r, attr) for r in steps]
@@ -95,15 +100,48 @@ def _curve(
                 mode="lines+markers",
             )
         )
-    return _figure(data, title, ytitle)
+    return data
 
 
 def recon_figure(steps: list[StepRecord], history: list[dict]) -> PlotData:
     return _curve(steps, history, "recon", "test_recon", "Reconstruction −log p(x|z)", "nats / image")
 
 
+LEVEL_COLORS = ("#0891b2", "#ca8a04")  # z₁ (bottom), z₂ (top)
+
+
 def kl_figure(steps: list[StepRecord], history: list[dict]) -> PlotData:
-    return _curve(steps, history, "kl", "test_kl", "KL(q(z|x) ‖ p(z))", "nats / image")
+    """The KL term; for a hierarchical model also each level's KL, smoothed and per epoch, so
+    a top level that collapses (its KL → 0) is seen at once."""
+    n_levels = max(
+        [1]
+        + [len(r.kl_levels) for r in steps[-1:]]
+        + [len(h.get("test_kl_levels", [])) for h in history[-1:]]
+    )
+    if n_levels < 2:
+        return _curve(steps, history, "kl", "test_kl", "KL(q(z|x) ‖ p(z))", "nats / image")
+    fig = _curve(
+        steps, history, "kl", "test_kl", "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image"
+    )
+    data = json.loads(fig.plot)["data"]
+    xs = [r.step for r in steps if len(r.kl_levels) == n_levels]
+    for i, color in enumerate(LEVEL_COLORS[:n_levels]):
+        ys = [r.kl_levels[i] for r in steps if len(r.kl_levels) == n_levels]
+        if xs:
+            data.append(_line(*_thin(xs, _ema(ys)), f"z{i + 1} smoothed", color))
+        hs = [h for h in history if len(h.get("test_kl_levels", [])) == n_levels]
+        if hs:
+            data.append(
+                _line(
+                    [h["step"] for h in hs],
+                    [h["test_kl_levels"][i] for h in hs],
+                    f"z{i + 1} test (per epoch)",
+                    color,
+                    mode="lines+markers",
+                    line={"color": color, "width": 2, "dash": "dot"},
+                )
+            )
+    return _figure(data, "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image")
 
 
 def schedule_figure(steps: list[StepRecord]) -> PlotData:

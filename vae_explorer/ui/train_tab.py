@@ -25,6 +25,7 @@ MODEL_KEYS = (
     "gaussian_variance",
     "gaussian_std",
     "conditional",
+    "bottom_latent_dim",
 )
 
 
@@ -47,6 +48,7 @@ def parse_settings(s: dict) -> tuple[str, dict, TrainConfig]:
         "gaussian_variance": as_choice(s["gaussian_variance"], "Gaussian variance", GAUSSIAN_VARIANCES),
         "gaussian_std": as_float(s["gaussian_std"], "Gaussian σ", 0.001, 1.0),
         "conditional": as_bool(s["conditional"], "Conditional"),
+        "bottom_latent_dim": as_int(s["bottom_latent_dim"], "Lower latent z₁ size", 1, LIMITS.max_latent),
     }
     train = {
         "epochs": as_int(s["epochs"], "Epochs", 1, LIMITS.max_epochs),
@@ -78,7 +80,7 @@ def _fresh(ws, s: dict) -> TrainConfig:
 # after the handler's parameters, so they are spelled out.
 def on_start(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
              binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-             batch_size, epochs, grad_clip, seed):
+             batch_size, epochs, grad_clip, seed, bottom_latent_dim):
     """Build a fresh model with these settings and train it, streaming progress."""
     s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
@@ -88,7 +90,7 @@ def on_start(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_var
 
 def on_continue(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
                 binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-                batch_size, epochs, grad_clip, seed):
+                batch_size, epochs, grad_clip, seed, bottom_latent_dim):
     """Train the current model further with these training settings (its optimizer state is
     kept); the data set and model settings stay those of the current model."""
     s = {k: v for k, v in locals().items() if k != "ws"}
@@ -103,7 +105,7 @@ def on_continue(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_
 
 def on_reset(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
              binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-             batch_size, epochs, grad_clip, seed):
+             batch_size, epochs, grad_clip, seed, bottom_latent_dim):
     """Replace the model by a fresh, untrained one with these settings."""
     s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
@@ -163,7 +165,13 @@ def on_open(ws):
 def _model_controls() -> dict:
     c = {}
     with gr.Row():
-        c["arch"] = gr.Radio(list(ARCHS), value="mlp", label="Architecture", info="MLP or small CNN")
+        c["arch"] = gr.Radio(
+            list(ARCHS),
+            value="mlp",
+            label="Architecture",
+            info="MLP, small CNN, or hierarchical: two latent levels z₂ → z₁ → x",
+            elem_id="train-arch",
+        )
         c["likelihood"] = gr.Radio(
             list(LIKELIHOODS),
             value="bernoulli",
@@ -172,6 +180,16 @@ def _model_controls() -> dict:
         )
     c["latent_dim"] = gr.Slider(
         1, LIMITS.max_latent, value=2, step=1, label="Latent size", info="2 can be plotted directly"
+    )
+    c["bottom_latent_dim"] = gr.Slider(
+        1,
+        LIMITS.max_latent,
+        value=16,
+        step=1,
+        label="Lower latent z₁ size",
+        info="hierarchical only; the latent size above is the top z₂. Free bits ≥ 0.5 keep z₂ in use",
+        visible=False,
+        elem_id="train-bottom-latent",
     )
     c["hidden_dim"] = gr.Slider(
         8, LIMITS.max_hidden, value=256, step=8, label="Hidden size", info="units in each hidden layer"
@@ -303,6 +321,13 @@ def build(state: gr.State) -> dict:
             start, cont, stop, reset, right = _outputs()
 
     controls = [c[name] for name in list(inspect.signature(on_start).parameters)[1:]]
+    c["arch"].change(
+        lambda arch: gr.update(visible=arch == "hierarchical"),
+        c["arch"],
+        c["bottom_latent_dim"],
+        api_visibility="private",
+        queue=False,
+    )
     loaded = [state, *right, dataset, *(c[k] for k in MODEL_KEYS)]
     train_kw = {"concurrency_limit": TRAIN_CONCURRENCY, "concurrency_id": "train", "show_progress": "hidden"}
     start_evt = start.click(on_start, [state, *controls], [state, *right], api_name="train", **train_kw)
