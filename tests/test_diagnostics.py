@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 from vae_explorer.diagnostics import state_findings, training_findings
 
 
@@ -59,3 +62,32 @@ def test_label_information_finds_the_dimension_that_carries_the_label():
     assert info.mig > 0.85
     mu[:, 2] = mu[:, 1]  # the label now in two dimensions: the gap closes
     assert label_information(mu, y).mig < 0.05
+
+
+def test_sharpness_is_one_for_the_inputs_lower_for_a_blur_and_zero_for_flat_images():
+    from torch.nn.functional import avg_pool2d
+
+    from vae_explorer.diagnostics import sharpness
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((16, 1, 8, 8), generator=g)
+    assert sharpness(x, x) == pytest.approx(1.0)
+    blurred = avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    blurred_more = avg_pool2d(blurred, 3, stride=1, padding=1, count_include_pad=False)
+    assert 0 < sharpness(x, blurred_more) < sharpness(x, blurred) < 0.5
+    assert sharpness(x, torch.full_like(x, x.mean().item())) == 0.0
+    # Hand-made case: one vertical edge (0 | 1) in a 2×2 image has energy 2; half of it, 0.5.
+    edge = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
+    assert sharpness(edge, edge * 0.5 + 0.25) == pytest.approx(0.25)
+    with pytest.raises(ValueError):
+        sharpness(x, x[:, :, :4])
+
+
+def test_blurry_reconstructions_are_a_finding_unless_the_model_collapsed():
+    from vae_explorer.diagnostics import BLUR_SHARPNESS, state_findings
+
+    blur = state_findings(3.0, 8, 8, 0.1, sharp=BLUR_SHARPNESS - 0.1)
+    assert any("blurry" in f for f in blur)
+    assert not any("blurry" in f for f in state_findings(3.0, 8, 8, 0.1, sharp=BLUR_SHARPNESS + 0.1))
+    collapsed = state_findings(0.01, 0, 8, 0.0, sharp=0.05)
+    assert any("collapse" in f for f in collapsed) and not any("blurry" in f for f in collapsed)

@@ -117,6 +117,8 @@ def _check_history(history: Any, latent_dim: int) -> None:
     for rec in history:
         if isinstance(rec, dict) and "test_kl_levels" not in rec and "test_kl" in rec:
             rec["test_kl_levels"] = [rec["test_kl"]]  # saved before hierarchical models existed
+        if isinstance(rec, dict) and "sharpness" not in rec:
+            rec["sharpness"] = float("nan")  # saved before sharpness was measured: unknown
         if not isinstance(rec, dict) or set(rec) != EPOCH_FIELDS:
             raise ValueError("a training-history record does not have the fields of an epoch record.")
         for key, value in rec.items():

@@ -13,6 +13,9 @@ COLLAPSE_KL = 0.1  # nats per image: below this the code carries (almost) no inf
 # Prior holes: the aggregate-posterior gap per latent dimension above which prior samples start
 # to land where no data was encoded (β = 1 on digits: ~0.01; β = 0.05: ~0.2).
 HOLES_GAP_PER_DIM = 0.1
+# Blurry reconstructions: below this share of the inputs' edge energy (see ``sharpness``).
+# Measured on digits after 20 epochs: Bernoulli 0.41-0.45, Gaussian σ = 0.1: 0.71, σ = 0.7: 0.28.
+BLUR_SHARPNESS = 0.35
 
 
 @dataclass
@@ -60,6 +63,25 @@ def aggregate_prior_gap(mu: torch.Tensor, logvar: torch.Tensor) -> float:
     return float(0.5 * (torch.trace(cov) + m @ m - d - logdet))
 
 
+def sharpness(x: torch.Tensor, recon: torch.Tensor) -> float:
+    """How much of the inputs' edge energy the reconstructions keep:
+
+        S = Σ |∇ recon|² / Σ |∇ x|²,   ∇ = horizontal and vertical neighbour differences.
+
+    1 means as sharp as the inputs; a per-pixel likelihood whose code is uncertain decodes the
+    *mean* of the images that code could stand for, which smooths edges and pushes S towards 0.
+    x, recon (N, C, H, W) in [0, 1]."""
+
+    def energy(a: torch.Tensor) -> torch.Tensor:
+        a = a.double()
+        return (a[..., :, 1:] - a[..., :, :-1]).pow(2).sum() + (a[..., 1:, :] - a[..., :-1, :]).pow(2).sum()
+
+    if x.shape != recon.shape:
+        raise ValueError(f"inputs {tuple(x.shape)} and reconstructions {tuple(recon.shape)} differ in shape.")
+    ref = energy(x)
+    return float(energy(recon) / ref) if ref > 0 else float("nan")
+
+
 def diagnose(
     mu: torch.Tensor, logvar: torch.Tensor, kl_per_dim: torch.Tensor, kl_levels: list[float] | None = None
 ) -> Diagnosis:
@@ -83,7 +105,12 @@ def _collapsed(total_kl: float, active: int, kl_levels: list[float] | None) -> b
 
 
 def state_findings(
-    total_kl: float, active: int, d: int, gap: float, kl_levels: list[float] | None = None
+    total_kl: float,
+    active: int,
+    d: int,
+    gap: float,
+    kl_levels: list[float] | None = None,
+    sharp: float | None = None,
 ) -> list[str]:
     """What one evaluation says: collapse, inactive units, prior holes — each with its fix.
     ``active`` and ``d`` count the top latent's dimensions; ``kl_levels`` is bottom first."""
@@ -114,6 +141,14 @@ def state_findings(
             "samples land in holes no training image maps to, so they look poor. "
             "Fix: a higher β, a smaller latent, or more training."
         )
+    if sharp is not None and sharp < BLUR_SHARPNESS and not collapsed:
+        out.append(
+            f"Reconstructions are blurry: they keep {100 * sharp:.0f}% of the inputs' edge energy. "
+            "A per-pixel likelihood makes the decoder output the mean of every image the code "
+            "could stand for; a code that carries little leaves many candidates, and their mean "
+            "is a blur. Fix: make detail worth encoding (a smaller Gaussian σ, or Bernoulli), "
+            "give it room (more latent dimensions, a lower β), or a stronger decoder."
+        )
     return out
 
 
@@ -128,7 +163,9 @@ def training_findings(history: list[dict], stop_reason: str | None = None) -> li
     last = history[-1]
     d = len(last.get("kl_per_dim", [])) or 1
     levels = last.get("test_kl_levels")
-    out += state_findings(last["test_kl"], last["active_units"], d, last["prior_gap"], levels)
+    out += state_findings(
+        last["test_kl"], last["active_units"], d, last["prior_gap"], levels, last.get("sharpness")
+    )
     if len(history) >= 4:
         a, b = history[-4], history[-1]
         recon_gain = a["test_recon"] - b["test_recon"]

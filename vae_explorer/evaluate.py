@@ -6,9 +6,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .diagnostics import Diagnosis, diagnose
+from .diagnostics import Diagnosis, diagnose, sharpness
 from .loss import iwae_nll, kl_normal, recon_nll
 from .model import LatentModel
+
+SHARPNESS_IMAGES = 512  # reconstructions measured for sharpness (the first of the set)
 
 
 @dataclass
@@ -21,6 +23,7 @@ class EvalResult:
     kl_levels: list[float]  # KL of each level, bottom first (one entry for a one-level VAE)
     kl_per_dim: list[float]  # (D,) of the top latent
     active_units: int
+    sharpness: float  # edge energy of reconstructions (from the posterior means) / the inputs'
     n: int  # images evaluated
     iwae_nll: float | None  # K-sample importance-weighted -log p(x), when asked for
     diagnosis: Diagnosis
@@ -94,6 +97,9 @@ def evaluate(
                 iwae_sum += float(iwae_nll(model, xb, yb, iwae_k, gen).sum())
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
+        xs = x[:SHARPNESS_IMAGES].to(device)
+        ys = None if y is None else y[:SHARPNESS_IMAGES].to(device)
+        sharp = sharpness(xs, model.mean_image(model.reconstruct(xs, ys)))
     finally:
         model.train(was_training)
     n = len(x)
@@ -108,6 +114,7 @@ def evaluate(
         kl_levels=kl_levels,
         kl_per_dim=kl_dims.tolist(),
         active_units=diag.active_units,
+        sharpness=sharp,
         n=n,
         iwae_nll=iwae_sum / n if iwae_k else None,
         diagnosis=diag,

@@ -58,6 +58,7 @@ class EpochRecord:
     test_kl_levels: list[float]  # test KL of each level, bottom first (one for a one-level VAE)
     kl_per_dim: list[float]  # (D,) test KL per dimension of the top latent
     active_units: int
+    sharpness: float  # test reconstructions' edge energy / the inputs' (diagnostics.sharpness)
     collapsed: bool
     prior_gap: float
     seconds: float  # wall time of the epoch's training steps (evaluation excluded)
@@ -257,6 +258,7 @@ class Trainer:
             test_kl_levels=ev.kl_levels,
             kl_per_dim=ev.kl_per_dim,
             active_units=ev.active_units,
+            sharpness=ev.sharpness,
             collapsed=ev.diagnosis.collapsed,
             prior_gap=ev.diagnosis.prior_gap,
             seconds=elapsed,

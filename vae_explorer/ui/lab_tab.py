@@ -32,7 +32,7 @@ def _verdict(ws, preset, label: str) -> str:
         lines.append(
             f"test −ELBO {h['test_loss']:.2f} nats · KL {h['test_kl']:.2f} · active units "
             f"{h['active_units']}/{len(h['kl_per_dim'])} · prior gap {h['prior_gap']:.2f} · "
-            f"skipped steps {h['skipped_steps']}"
+            f"sharpness {h.get('sharpness', float('nan')):.2f} · skipped steps {h['skipped_steps']}"
         )
     return "\n\n".join(lines)
 
