@@ -600,3 +600,41 @@ def test_shipped_checkpoints_lists_only_safetensors(tmp_path, monkeypatch, tiny_
     assert list(shipped) == ["a-model", "b-model"]
     assert shipped["a-model"] == tmp_path / "a-model.safetensors"
     assert all(load_checkpoint(p).run.dataset == "digits" for p in shipped.values())
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        {"nested": {"a": 1}},
+        {"list": [1, 2]},
+        {"nan": float("nan")},
+        {"text": "x" * 10_000},
+        {f"k{i}": i for i in range(100)},
+        {"": 1},
+        {"huge": 2**60},
+        "not an object",
+    ],
+)
+def test_a_session_record_is_small_flat_and_finite(session, tmp_path, tiny_config):
+    model = build_model(tiny_config)
+    with pytest.raises(ValueError):
+        save_checkpoint(tmp_path / "s.safetensors", model, RunInfo(), session=session)
+    # The same record written into a file by hand is refused on loading.
+    save_checkpoint(tmp_path / "ok.safetensors", model, RunInfo(), session={"lecture": True})
+    tensors, meta = _split(tmp_path / "ok.safetensors")
+    meta["session"] = json.dumps(session)
+    (tmp_path / "bad.safetensors").write_bytes(st_save(tensors, metadata=meta))
+    with pytest.raises(ValueError, match="session"):
+        load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_a_session_record_round_trips(tmp_path, tiny_config):
+    session = {"lecture": True, "epochs": 7, "beta": 2.5, "kl_schedule": "linear", "label": None}
+    path = save_checkpoint(tmp_path / "s.safetensors", build_model(tiny_config), RunInfo(), session=session)
+    assert load_checkpoint(path).session == session
+    assert (
+        load_checkpoint(
+            save_checkpoint(tmp_path / "n.safetensors", build_model(tiny_config), RunInfo())
+        ).session
+        == {}
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -47,6 +48,33 @@ class Checkpoint:
     run: RunInfo
     optimizer_state: dict | None = None  # torch.optim.Adam state dict, when one was saved
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What the app showed when this was saved (a lecturer's session: controls, lecture mode);
+    # flat name → scalar, checked by ``check_session``; the UI decides what to restore.
+    session: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_SESSION_KEYS = 64
+MAX_SESSION_TEXT = 200
+
+
+def check_session(session: Any) -> dict[str, Any]:
+    """A session record must be a small flat JSON object of names → numbers, text, booleans or
+    null: it is restored into the UI, so nothing nested, huge or non-finite gets through."""
+    if not isinstance(session, dict) or len(session) > MAX_SESSION_KEYS:
+        raise ValueError(f"the session record must be an object of at most {MAX_SESSION_KEYS} settings.")
+    for key, value in session.items():
+        if not isinstance(key, str) or not 0 < len(key) <= 64:
+            raise ValueError("a session setting has an invalid name.")
+        ok = (
+            value is None
+            or isinstance(value, bool)
+            or (isinstance(value, int) and abs(value) < 2**53)
+            or (isinstance(value, float) and math.isfinite(value))
+            or (isinstance(value, str) and len(value) <= MAX_SESSION_TEXT)
+        )
+        if not ok:
+            raise ValueError(f"the session setting {key[:64]!r} has an invalid value.")
+    return dict(session)
 
 
 PICKLE_REFUSED = (
@@ -218,7 +246,12 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     if any(k.startswith(OPTIM_PREFIX) for k in tensors):
         optim_state = _optimizer_state(model, tensors, meta, name)
     metrics = _json_field(meta, "metrics", name) if "metrics" in meta else {}
-    return Checkpoint(model, run, optim_state, metrics if isinstance(metrics, dict) else {})
+    session = _json_field(meta, "session", name) if "session" in meta else {}
+    try:
+        session = check_session(session)
+    except ValueError as err:
+        raise ValueError(f"{name} has invalid metadata: {err}") from None
+    return Checkpoint(model, run, optim_state, metrics if isinstance(metrics, dict) else {}, session)
 
 
 def _optimizer_state(model: LatentModel, tensors: dict, meta: dict[str, str], name: str) -> dict:
@@ -249,9 +282,12 @@ def save_checkpoint(
     run: RunInfo,
     optimizer: torch.optim.Optimizer | None = None,
     metrics: dict[str, Any] | None = None,
+    session: dict[str, Any] | None = None,
 ) -> Path:
-    """Write model (+ optimizer moments) and metadata atomically: temporary file, fsync, rename."""
+    """Write model (+ optimizer moments) and metadata atomically: temporary file, fsync, rename.
+    ``session``: the app's settings to restore with the model (see ``check_session``)."""
     path = Path(path)
+    session = check_session(session or {})
     tensors = {
         k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in model.state_dict().items()
     }
@@ -281,6 +317,7 @@ def save_checkpoint(
         "run": json.dumps(run_dict),
         "optim_steps": json.dumps(optim_steps),
         "metrics": json.dumps(metrics or {}),
+        "session": json.dumps(session, allow_nan=False),
     }
     data = st_save(tensors, metadata=meta)
     folder = path.parent if str(path.parent) else Path(".")

@@ -107,6 +107,7 @@ class Workspace:
             self.last_stop: StopRecord | None = None
             self.step_log: list[StepRecord] = []  # applied steps, thinned to MAX_STEP_LOG
             self.clicks = []  # places on the old model's map mean nothing to this one
+            self.saved_session = dict(ck.session)  # settings saved with the model, for the UI
 
     def _refuse_while_training(self) -> None:
         if self._training:
@@ -120,7 +121,8 @@ class Workspace:
         ck = load_checkpoint(path, self.device)
         self._set_checkpoint(ck)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, session: dict | None = None) -> Path:
+        """Save the model; ``session`` (the app's settings) travels with it (checkpoint.check_session)."""
         with self._reading():
             optimizer = self.trainer.optimizer if self.trainer else None
             if optimizer is None and self._optimizer_state is not None:
@@ -133,6 +135,7 @@ class Workspace:
                 self.run_info(),
                 optimizer,
                 metrics=self.run.history[-1] if self.run.history else {},
+                session=session,
             )
 
     def run_info(self) -> RunInfo:

@@ -37,34 +37,57 @@ def _dataset_choices() -> list[tuple[str, str]]:
     return out
 
 
+# Each control's check of an untrusted value (the API may send anything): name → parser.
+MODEL_PARSERS = {
+    "arch": lambda v: as_choice(v, "Architecture", ARCHS),
+    "latent_dim": lambda v: as_int(v, "Latent size", 1, LIMITS.max_latent),
+    "hidden_dim": lambda v: as_int(v, "Hidden size", 8, LIMITS.max_hidden),
+    "likelihood": lambda v: as_choice(v, "Likelihood", LIKELIHOODS),
+    "gaussian_variance": lambda v: as_choice(v, "Gaussian variance", GAUSSIAN_VARIANCES),
+    "gaussian_std": lambda v: as_float(v, "Gaussian σ", 0.001, 1.0),
+    "conditional": lambda v: as_bool(v, "Conditional"),
+    "bottom_latent_dim": lambda v: as_int(v, "Lower latent z₁ size", 1, LIMITS.max_latent),
+}
+TRAIN_PARSERS = {
+    "epochs": lambda v: as_int(v, "Epochs", 1, LIMITS.max_epochs),
+    "batch_size": lambda v: as_int(v, "Batch size", 1, 4096),
+    "lr": lambda v: as_float(v, "Learning rate", 1e-6, 1.0),
+    "beta": lambda v: as_float(v, "β", 0.0, 100.0),
+    "kl_schedule": lambda v: as_choice(v, "KL schedule", KL_SCHEDULES),
+    "warmup_epochs": lambda v: as_float(v, "Warm-up epochs", 0.0, 1000.0),
+    "cycles": lambda v: as_int(v, "Cycles", 1, 100),
+    "cycle_ratio": lambda v: as_float(v, "Cycle ratio", 0.01, 1.0),
+    "free_bits": lambda v: as_float(v, "Free bits", 0.0, 10.0),
+    "grad_clip": lambda v: as_float(v, "Gradient clip", 0.0, 1000.0),
+    "binarize": lambda v: as_bool(v, "Binarize"),
+    "seed": lambda v: as_int(v, "Seed", 0, 2**31 - 1),
+}
+PARSERS = {
+    "dataset": lambda v: as_choice(v, "Data set", dataset_names()),
+    **MODEL_PARSERS,
+    **TRAIN_PARSERS,
+}
+
+
 def parse_settings(s: dict) -> tuple[str, dict, TrainConfig]:
     """The controls' values as sent (untrusted) → (data set, model settings, TrainConfig)."""
-    dataset = as_choice(s["dataset"], "Data set", dataset_names())
-    model = {
-        "arch": as_choice(s["arch"], "Architecture", ARCHS),
-        "latent_dim": as_int(s["latent_dim"], "Latent size", 1, LIMITS.max_latent),
-        "hidden_dim": as_int(s["hidden_dim"], "Hidden size", 8, LIMITS.max_hidden),
-        "likelihood": as_choice(s["likelihood"], "Likelihood", LIKELIHOODS),
-        "gaussian_variance": as_choice(s["gaussian_variance"], "Gaussian variance", GAUSSIAN_VARIANCES),
-        "gaussian_std": as_float(s["gaussian_std"], "Gaussian σ", 0.001, 1.0),
-        "conditional": as_bool(s["conditional"], "Conditional"),
-        "bottom_latent_dim": as_int(s["bottom_latent_dim"], "Lower latent z₁ size", 1, LIMITS.max_latent),
-    }
-    train = {
-        "epochs": as_int(s["epochs"], "Epochs", 1, LIMITS.max_epochs),
-        "batch_size": as_int(s["batch_size"], "Batch size", 1, 4096),
-        "lr": as_float(s["lr"], "Learning rate", 1e-6, 1.0),
-        "beta": as_float(s["beta"], "β", 0.0, 100.0),
-        "kl_schedule": as_choice(s["kl_schedule"], "KL schedule", KL_SCHEDULES),
-        "warmup_epochs": as_float(s["warmup_epochs"], "Warm-up epochs", 0.0, 1000.0),
-        "cycles": as_int(s["cycles"], "Cycles", 1, 100),
-        "cycle_ratio": as_float(s["cycle_ratio"], "Cycle ratio", 0.01, 1.0),
-        "free_bits": as_float(s["free_bits"], "Free bits", 0.0, 10.0),
-        "grad_clip": as_float(s["grad_clip"], "Gradient clip", 0.0, 1000.0),
-        "binarize": as_bool(s["binarize"], "Binarize"),
-        "seed": as_int(s["seed"], "Seed", 0, 2**31 - 1),
-    }
+    dataset = PARSERS["dataset"](s["dataset"])
+    model = {k: parse(s[k]) for k, parse in MODEL_PARSERS.items()}
+    train = {k: parse(s[k]) for k, parse in TRAIN_PARSERS.items()}
     return dataset, model, guard(lambda: TrainConfig(**train))
+
+
+def restorable(session: dict) -> tuple[dict, int]:
+    """The saved settings that pass today's checks (limits may differ from where the file was
+    made), and how many were dropped."""
+    good, dropped = {}, 0
+    for key, value in session.items():
+        if key in PARSERS:
+            try:
+                good[key] = PARSERS[key](value)
+            except gr.Error:
+                dropped += 1
+    return good, dropped
 
 
 def _fresh(ws, s: dict) -> TrainConfig:
@@ -125,36 +148,66 @@ def on_stop(ws):
     return [ws, *view(ws, note="Stopped: the model is as it was after the last step.")]
 
 
-def _loaded(ws, note: str) -> list:
+def _control_names() -> list[str]:
+    return list(inspect.signature(on_start).parameters)[1:]
+
+
+def _loaded(ws, note: str, with_lecture: bool) -> list:
+    """After a load: the view, then every control (and the lecture toggle). A file saved with
+    its session restores all of them; any other file sets the data set and model settings."""
     c = ws.model.config
-    return [ws, *view(ws, note=note), ws.run.dataset, *(getattr(c, k) for k in MODEL_KEYS)]
+    values = {"dataset": ws.run.dataset, **{k: getattr(c, k) for k in MODEL_KEYS}}
+    lecture = gr.skip()
+    if ws.saved_session:
+        good, dropped = restorable(ws.saved_session)
+        values.update(good)
+        if isinstance(ws.saved_session.get("lecture"), bool):
+            lecture = ws.saved_session["lecture"]
+        note += " Its saved session settings were restored."
+        if dropped:
+            note += f" {dropped} of them exceed this server's limits and were left as they were."
+    controls = [values.get(k, gr.skip()) for k in _control_names()]
+    return [ws, *view(ws, note=note), *controls, *([lecture] if with_lecture else [])]
 
 
-def on_load(ws, name):
-    """Load a shipped model by name."""
+def _load_handlers(with_lecture: bool):
+    def on_load(ws, name):
+        """Load a shipped model by name."""
+        ws = workspace(ws)
+        paths = shipped_checkpoints()
+        name = as_choice(name, "Shipped model", list(paths))
+        guard(lambda: ws.load(paths[name]))
+        return _loaded(ws, f"Loaded {name}.", with_lecture)
+
+    def on_upload(ws, file):
+        """Load a .safetensors model file (validated; a pickle or a mismatched file is refused).
+        A file saved here brings back the settings it was saved with, lecture mode included."""
+        ws = workspace(ws)
+        if not file:
+            return [ws, *[gr.skip()] * (8 + len(_control_names()) + int(with_lecture))]
+        path = Path(file if isinstance(file, str) else file.name)
+        guard(lambda: ws.load(path))
+        return _loaded(ws, f"Loaded {path.name}.", with_lecture)
+
+    return on_load, on_upload
+
+
+# fmt: off
+def on_save(ws, lecture, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
+            binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
+            batch_size, epochs, grad_clip, seed, bottom_latent_dim):
+    """The current model as a .safetensors file (config, history and optimizer state inside),
+    with this session's settings and lecture mode, so that loading it sets the app up again."""
+    s = {k: v for k, v in locals().items() if k not in ("ws", "lecture")}
+    # fmt: on
     ws = workspace(ws)
-    paths = shipped_checkpoints()
-    name = as_choice(name, "Shipped model", list(paths))
-    guard(lambda: ws.load(paths[name]))
-    return _loaded(ws, f"Loaded {name}.")
-
-
-def on_upload(ws, file):
-    """Load a .safetensors model file (validated; a pickle or a mismatched file is refused)."""
-    ws = workspace(ws)
-    if not file:
-        return [ws, *[gr.skip()] * (8 + 1 + len(MODEL_KEYS))]
-    path = Path(file if isinstance(file, str) else file.name)
-    guard(lambda: ws.load(path))
-    return _loaded(ws, f"Loaded {path.name}.")
-
-
-def on_save(ws):
-    """The current model as a .safetensors file (config, history and optimizer state inside)."""
-    ws = workspace(ws)
+    session, _ = restorable(s)  # only settings that pass the checks; a bad field is not saved
+    if isinstance(lecture, bool):
+        session["lecture"] = lecture
     folder = Path(tempfile.mkdtemp(prefix="vae-explorer-"))
     stem = ws.data.name.replace(":", "-").replace("/", "-")[:40]
-    return ws, str(guard(lambda: ws.save(folder / f"vae-{stem}-epoch{ws.run.epoch}.safetensors")))
+    path = folder / f"vae-{stem}-epoch{ws.run.epoch}.safetensors"
+    return ws, str(guard(lambda: ws.save(path, session=session)))
 
 
 def on_open(ws):
@@ -284,8 +337,9 @@ def _outputs() -> list:
     return [start, cont, stop, reset, right]
 
 
-def build(state: gr.State) -> dict:
-    """Lay out the tab inside the current gr.Blocks and wire its events."""
+def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
+    """Lay out the tab inside the current gr.Blocks and wire its events. ``lecture_box``: the
+    lecture-mode toggle, saved with a model and restored when it is loaded."""
     shipped = list(shipped_checkpoints())
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
@@ -303,7 +357,7 @@ def build(state: gr.State) -> dict:
                     file_types=[".safetensors"],
                     elem_id="checkpoint-upload",
                 )
-                save_btn = gr.Button("Prepare download of this model", size="sm")
+                save_btn = gr.Button("Prepare download of this model and these settings", size="sm")
                 download = gr.File(label="Download", interactive=False, elem_id="checkpoint-download")
             dataset = gr.Dropdown(
                 _dataset_choices(),
@@ -328,7 +382,9 @@ def build(state: gr.State) -> dict:
         api_visibility="private",
         queue=False,
     )
-    loaded = [state, *right, dataset, *(c[k] for k in MODEL_KEYS)]
+    lecture_out = [lecture_box] if lecture_box is not None else []
+    loaded = [state, *right, *controls, *lecture_out]
+    on_load, on_upload = _load_handlers(lecture_box is not None)
     train_kw = {"concurrency_limit": TRAIN_CONCURRENCY, "concurrency_id": "train", "show_progress": "hidden"}
     start_evt = start.click(on_start, [state, *controls], [state, *right], api_name="train", **train_kw)
     cont_evt = cont.click(
@@ -347,5 +403,12 @@ def build(state: gr.State) -> dict:
     reset.click(on_reset, [state, *controls], [state, *right], api_name="reset", concurrency_limit=None)
     load_btn.click(on_load, [state, ckpt], loaded, api_name="load_checkpoint", concurrency_limit=None)
     upload.upload(on_upload, [state, upload], loaded, api_name="upload_checkpoint", concurrency_limit=None)
-    save_btn.click(on_save, [state], [state, download], api_name="save_checkpoint", concurrency_limit=None)
+    lecture_in = lecture_box if lecture_box is not None else gr.State(False)
+    save_btn.click(
+        on_save,
+        [state, lecture_in, *controls],
+        [state, download],
+        api_name="save_checkpoint",
+        concurrency_limit=None,
+    )
     return {"on_open": (on_open, [state], [state, *right])}
