@@ -153,7 +153,7 @@ def _check_history(history: Any, latent_dim: int) -> None:
             if key == "kl_per_dim":
                 ok = isinstance(value, list) and len(value) == latent_dim and all(_number(v) for v in value)
             elif key == "test_kl_levels":
-                ok = isinstance(value, list) and 1 <= len(value) <= 2 and all(_number(v) for v in value)
+                ok = isinstance(value, list) and len(value) <= 2 and all(_number(v) for v in value)
             elif key == "collapsed":
                 ok = isinstance(value, bool)
             elif key in ("epoch", "step", "active_units", "skipped_steps"):

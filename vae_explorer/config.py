@@ -89,6 +89,9 @@ class ModelConfig:
     gaussian_std: float = 0.1
     # Conditional VAE (Sohn et al. 2015): a one-hot label joins the encoder input and z.
     conditional: bool = False
+    # A plain autoencoder for comparison: the same networks, but z = mu (no noise) and no KL
+    # term, so nothing shapes the codes to N(0, I) — and prior samples decode to garbage.
+    autoencoder: bool = False
     # Number of classes for the one-hot label (conditional models).
     num_classes: int = 10
     # log σ² of q(z|x) is clamped to [logvar_min, logvar_max]: exp() cannot overflow (the NaN fix).
@@ -122,6 +125,10 @@ class ModelConfig:
         if not isinstance(self.conditional, bool):
             raise ValueError(f"conditional must be true or false, got {self.conditional!r}.")
         self.num_classes = _check_int("num_classes", self.num_classes, 1, MAX_CLASSES)
+        if not isinstance(self.autoencoder, bool):
+            raise ValueError(f"autoencoder must be true or false, got {self.autoencoder!r}.")
+        if self.autoencoder and self.arch == "hierarchical":
+            raise ValueError("the autoencoder option takes the mlp or conv architecture, not hierarchical.")
         self.logvar_min = _check_float("logvar_min", self.logvar_min, -30.0, 0.0)
         self.logvar_max = _check_float("logvar_max", self.logvar_max, 0.0, 30.0)
         if not isinstance(self.clamp_logvar, bool):

@@ -89,7 +89,7 @@ def diagnose(
     of the top latent; ``kl_levels`` (bottom first) when the model has several levels."""
     act = activity(mu)
     au = int((act > ACTIVE_THRESHOLD).sum())
-    total = float(sum(kl_levels)) if kl_levels else float(kl_per_dim.sum())
+    total = float(sum(kl_levels)) if kl_levels is not None else float(kl_per_dim.sum())
     collapsed = _collapsed(total, au, kl_levels)
     gap = aggregate_prior_gap(mu, logvar)
     findings = state_findings(total, au, mu.shape[1], gap, kl_levels)
@@ -98,7 +98,10 @@ def diagnose(
 
 def _collapsed(total_kl: float, active: int, kl_levels: list[float] | None) -> bool:
     """The whole model ignores its latents. With several levels the lower ones can carry the
-    information the top one does not, so only the total KL decides."""
+    information the top one does not, so only the total KL decides; an autoencoder (no level
+    pays KL: ``kl_levels == []``) cannot collapse this way."""
+    if kl_levels is not None and not kl_levels:
+        return False
     if kl_levels and len(kl_levels) > 1:
         return total_kl < COLLAPSE_KL
     return total_kl < COLLAPSE_KL or active == 0

@@ -92,7 +92,8 @@ def evaluate(
             if kl_level_sums is None:
                 kl_level_sums = [0.0] * len(kls)
             kl_level_sums = [a + float(b.sum()) for a, b in zip(kl_level_sums, kls, strict=True)]
-            kl_dims_sum += kl_normal(mu, logvar).sum(dim=0).double().cpu()
+            if out.levels:  # an autoencoder pays no KL: its per-dimension KL stays 0
+                kl_dims_sum += kl_normal(mu, logvar).sum(dim=0).double().cpu()
             if iwae_k:
                 iwae_sum += float(iwae_nll(model, xb, yb, iwae_k, gen).sum())
             mus.append(mu.cpu())

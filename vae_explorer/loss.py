@@ -126,6 +126,9 @@ def elbo_loss(
     each level's KL in closed form given the sample of the level above (the top level's prior
     is N(0, I)). Free bits apply to every dimension of every level."""
     rec = _recon_mean(x, out.recon, likelihood, x_logvar)
+    if not out.levels:  # an autoencoder: reconstruction only
+        zero = rec.new_zeros(())
+        return LossTerms(rec, rec, zero, rec.new_zeros(out.mu.shape[1]), beta, [])
     kl_true = kl_obj = 0.0
     kl_levels = []
     for level in out.levels:
@@ -190,6 +193,8 @@ def iwae_nll(
     negative ELBO). Samples are drawn ``chunk`` at a time to bound memory. Returns (B,)."""
     if k < 1:
         raise ValueError(f"the number of importance samples must be at least 1, got {k}.")
+    if getattr(getattr(model, "config", None), "autoencoder", False):
+        raise ValueError("an autoencoder has no posterior to sample: the IWAE bound needs a VAE.")
     if getattr(model, "config", None) is not None and model.config.arch == "hierarchical":
         log_w_all = _hierarchical_log_weights(model, x, y, k, generator, chunk)
         return -(torch.logsumexp(log_w_all, dim=0) - math.log(k))

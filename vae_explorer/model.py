@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,11 +37,12 @@ class VAEOutput:
     mu: torch.Tensor  # (B, D) posterior means
     logvar: torch.Tensor  # (B, D) posterior log-variances (clamped)
     z: torch.Tensor  # (B, D) the reparameterized sample
-    # Every stochastic level, bottom (nearest x) first; a one-level VAE has just (z, mu, logvar).
-    levels: list[LatentLevel] = field(default_factory=list)
+    # Every stochastic level, bottom (nearest x) first; None means the one level (z, mu, logvar)
+    # of a VAE, [] an autoencoder's deterministic code (no KL term).
+    levels: list[LatentLevel] | None = None
 
     def __post_init__(self) -> None:
-        if not self.levels:
+        if self.levels is None:
             self.levels = [LatentLevel(self.z, self.mu, self.logvar)]
 
 
@@ -208,7 +209,12 @@ class VAE(LatentModel):
             h = self.encoder(flat)
         else:
             h = self.encoder(x, y1h)
-        return self._split(h)
+        mu, logvar = self._split(h)
+        if self.config.autoencoder:
+            # A point, not a distribution: report the narrowest posterior the clamp allows, so
+            # diagnostics that read σ (the aggregate-posterior gap) see the codes as points.
+            logvar = torch.full_like(mu, self.config.logvar_min)
+        return mu, logvar
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """p(x|z[,y]) parameters (B, C, H, W): logits (bernoulli) or means (gaussian)."""
@@ -220,13 +226,15 @@ class VAE(LatentModel):
     ) -> torch.Tensor:
         """Decoder output for x through its posterior: decode(mu), or a sampled z with a generator."""
         mu, logvar = self.encode(x, y)
-        z = mu if generator is None else self.reparameterize(mu, logvar, generator)
+        z = mu if generator is None or self.config.autoencoder else self.reparameterize(mu, logvar, generator)
         return self.decode(z, y)
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> VAEOutput:
         mu, logvar = self.encode(x, y)
+        if self.config.autoencoder:  # z = mu: no noise, and no stochastic level to pay KL for
+            return VAEOutput(self.decode(mu, y), mu, logvar, mu, levels=[])
         z = self.reparameterize(mu, logvar, generator)
         return VAEOutput(self.decode(z, y), mu, logvar, z)
 

@@ -208,7 +208,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss, rec_v, kl_v = terms.loss.item(), terms.recon.item(), terms.kl.item()
             # One level: its KL is the total (no extra device sync); several: one sync more.
-            kl_lv = [kl_v] if len(terms.kl_levels) == 1 else torch.stack(terms.kl_levels).tolist()
+            n_lv = len(terms.kl_levels)  # 0 for an autoencoder
+            kl_lv = [kl_v] if n_lv == 1 else torch.stack(terms.kl_levels).tolist() if n_lv else []
             grad_norm = math.nan
             ok = math.isfinite(loss)
             if ok:
