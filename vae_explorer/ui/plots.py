@@ -195,3 +195,38 @@ def kl_dims_figure(history: list[dict]) -> PlotData:
         xtitle="latent dimension, most active first",
         showlegend=False,
     )
+
+
+CLASS_COLORS = (
+    "#4f46e5", "#db2777", "#0891b2", "#ca8a04", "#16a34a",
+    "#ea580c", "#7c3aed", "#0f766e", "#be123c", "#475569",
+)  # fmt: skip
+
+
+def latent_figure(coords, labels, class_names: list[str], method: str, epoch: int) -> PlotData:
+    """Test means on the plane, one colour per class, the prior's 1σ and 2σ circles when the
+    plane is the latent itself (2-D): redrawn every epoch, it shows the space organising and
+    the KL term pulling the codes towards N(0, I). coords (N, 2), labels (N,)."""
+    data = []
+    for k in sorted({int(v) for v in labels}):
+        pts = coords[labels == k]
+        data.append(
+            {
+                "type": "scattergl",
+                "mode": "markers",
+                "x": pts[:, 0].round(4).tolist(),
+                "y": pts[:, 1].round(4).tolist(),
+                "name": class_names[k] if k < len(class_names) else str(k),
+                "marker": {"size": 4, "color": CLASS_COLORS[k % len(CLASS_COLORS)], "opacity": 0.7},
+            }
+        )
+    layout: dict = {"yaxis": {"scaleanchor": "x", **AXIS}, "legend": {"orientation": "v"}}
+    layout["margin"] = {"l": 40, "r": 10, "t": 40, "b": 40}
+    if method == "identity":
+        layout["shapes"] = [
+            {"type": "circle", "xref": "x", "yref": "y", "x0": -r, "y0": -r, "x1": r, "y1": r,
+             "line": {"color": "#94a3b8", "dash": "dot", "width": 1}}
+            for r in (1, 2)
+        ]  # fmt: skip
+    plane = "z₁, z₂ (the latent itself; circles: prior 1σ, 2σ)" if method == "identity" else "PCA of μ"
+    return _figure(data, f"Test codes μ after epoch {epoch}: {plane}", "", xtitle="", **layout)

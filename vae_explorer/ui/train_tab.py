@@ -14,7 +14,7 @@ from ..checkpoint import shipped_checkpoints
 from ..config import ARCHS, GAUSSIAN_VARIANCES, KL_SCHEDULES, LIKELIHOODS, TrainConfig
 from ..data import availability, dataset_names
 from .common import LIMITS, TRAIN_CONCURRENCY, as_bool, as_choice, as_float, as_int, guard, workspace
-from .train_view import stream, view
+from .train_view import N_OUTPUTS, stream, view
 
 # The Train and Continue endpoints take these, in this order (their API argument names).
 MODEL_KEYS = (
@@ -140,7 +140,7 @@ def on_reset(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_var
 def on_stop(ws):
     """Stop training after the current step; returns once it has stopped."""
     if ws is None:
-        return [ws, *[gr.skip()] * 8]
+        return [ws, *[gr.skip()] * N_OUTPUTS]
     ws.request_stop()
     deadline = time.perf_counter() + 10
     while ws.is_training and time.perf_counter() < deadline:
@@ -184,7 +184,7 @@ def _load_handlers(with_lecture: bool):
         A file saved here brings back the settings it was saved with, lecture mode included."""
         ws = workspace(ws)
         if not file:
-            return [ws, *[gr.skip()] * (8 + len(_control_names()) + int(with_lecture))]
+            return [ws, *[gr.skip()] * (N_OUTPUTS + len(_control_names()) + int(with_lecture))]
         path = Path(file if isinstance(file, str) else file.name)
         guard(lambda: ws.load(path))
         return _loaded(ws, f"Loaded {path.name}.", with_lecture)
@@ -318,14 +318,14 @@ def _outputs() -> list:
     with gr.Row():
         sched_plot = gr.Plot(elem_id="schedule-plot", show_label=False, label="schedule")
         dims_plot = gr.Plot(elem_id="kl-dims-plot", show_label=False, label="kl_per_dim")
+    recon_img = gr.Image(
+        label="Test inputs (top) and reconstructions (bottom)",
+        elem_id="recon-images",
+        interactive=False,
+        format="png",
+        height=180,
+    )
     with gr.Row():
-        recon_img = gr.Image(
-            label="Test inputs (top) and reconstructions (bottom)",
-            elem_id="recon-images",
-            interactive=False,
-            format="png",
-            height=180,
-        )
         samples_img = gr.Image(
             label="Samples from the prior",
             elem_id="train-samples",
@@ -333,7 +333,10 @@ def _outputs() -> list:
             format="png",
             height=320,
         )
+        # Redrawn after each epoch while training runs: the latent space forming.
+        live_map = gr.Plot(elem_id="train-latent-map", show_label=False, label="latent map")
     right = [status, diagnostics, recon_plot, kl_plot, sched_plot, dims_plot, recon_img, samples_img]
+    right.append(live_map)
     return [start, cont, stop, reset, right]
 
 

@@ -12,6 +12,7 @@ import torch
 
 from ..config import TrainConfig
 from ..diagnostics import training_findings
+from ..latent import project
 from ..session import Workspace
 from ..trainer import EpochRecord, StepRecord, StopRecord
 from . import plots
@@ -21,6 +22,10 @@ YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (an
 IMAGES_EVERY = 2.0  # seconds between refreshes of the reconstruction and sample images
 N_RECON = 8
 N_SAMPLES = 32
+# Test codes on the live latent map: a fixed subset (the first images of the test set), encoded
+# and projected once per refresh of the images, so the cost stays bounded (bench/bench_live_map.py).
+LIVE_MAP_POINTS = 500
+N_OUTPUTS = 9  # what view() returns, in order: see ``view``
 
 
 def _progress_html(ws: Workspace, done: int, total: int, img_s: float, note: str = "") -> str:
@@ -60,6 +65,17 @@ def _images(ws: Workspace):
     return pairs, samples
 
 
+def _live_map(ws: Workspace):
+    """The latent space as it is now: the identity plane for a 2-D latent, else PCA re-fitted."""
+    if LIVE_MAP_POINTS <= 0:
+        return gr.skip()
+    mu, _, y = ws.test_posteriors(LIVE_MAP_POINTS)
+    method = "identity" if mu.shape[1] == 2 else "pca"
+    coords = project(mu, method).coords
+    epoch = ws.run.history[-1]["epoch"] if ws.run.history else 0
+    return plots.latent_figure(coords, y.numpy(), ws.data.class_names, method, epoch)
+
+
 def view(
     ws: Workspace, done: int = 0, total: int = 0, img_s: float = 0.0, note: str = "", images: bool = True
 ):
@@ -73,7 +89,7 @@ def view(
         plots.schedule_figure(steps),
         plots.kl_dims_figure(hist),
     ]
-    out += list(_images(ws)) if images else [gr.skip(), gr.skip()]
+    out += [*_images(ws), _live_map(ws)] if images else [gr.skip()] * 3
     return out
 
 
