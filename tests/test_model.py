@@ -344,3 +344,31 @@ def test_soft_labels_equal_hard_ones_at_the_corners_and_are_validated() -> None:
         model.decode(z, torch.ones(4, 5))
     with pytest.raises(ValueError, match="soft labels"):
         model.decode(z, torch.full((4, 3), float("nan")))
+
+
+def test_models_built_at_once_in_threads_still_get_their_seeds_weights():
+    """Sessions build models concurrently; each must still get exactly its seed's weights."""
+    import threading
+
+    from vae_explorer.config import ModelConfig
+    from vae_explorer.model import build_model
+
+    cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=256)
+    expected = {s: build_model(cfg, seed=s).state_dict() for s in range(8)}
+    got: dict[int, dict] = {}
+    barrier = threading.Barrier(8)
+
+    def build(seed: int) -> None:
+        barrier.wait()
+        for _ in range(5):
+            got[seed] = build_model(cfg, seed=seed).state_dict()
+            if any(not torch.equal(got[seed][k], expected[seed][k]) for k in expected[seed]):
+                return
+
+    threads = [threading.Thread(target=build, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in range(8):
+        assert all(torch.equal(got[s][k], expected[s][k]) for k in expected[s]), s

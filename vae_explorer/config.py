@@ -8,6 +8,7 @@ dicts so that a checkpoint can describe the model it holds.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,7 +31,7 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             value = int(value)
         else:
-            raise ValueError(f"{name} must be a whole number, got {value!r}.")
+            raise ValueError(f"{name} must be a whole number, got {reprlib.repr(value)}.")
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
     return value
@@ -38,8 +39,11 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
 
 def _check_float(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
-    value = float(value)
+        raise ValueError(f"{name} must be a number, got {reprlib.repr(value)}.")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite number; this whole number is too large.") from None
     # Check finiteness first: NaN compares False with everything, so a range check alone lets it by.
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}.")
@@ -52,7 +56,7 @@ def _check_float(name: str, value: Any, lo: float, hi: float, *, lo_open: bool =
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {reprlib.repr(value)}.")
     return value
 
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +180,7 @@ def _load_torchvision(name: str, root: Path, download: bool) -> ImageDataset:
         sources.append(DEBIAN_FASHION_MNIST)
     try:
         staged = _stage_idx_files(raw, sources)
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:  # zlib: corrupt deflate data
         raise ValueError(f"could not unpack the {name} files into {raw}: {err}.") from None
     if not staged and not download:
         raise ValueError(
@@ -261,7 +262,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> ImageDataset:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise ValueError(f"the .npz file {path} does not exist.") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:  # zlib: savez_compressed
         raise ValueError(f"{path} is not a readable .npz file ({err}).") from None
     missing = [k for k in ("x_train", "x_test") if k not in arrays]
     if missing:

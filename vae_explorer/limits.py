@@ -58,6 +58,9 @@ class Limits:
             raise ValueError(f"the hidden layer may have at most {self.max_hidden} units here.")
         if model.latent_dim > self.max_latent:
             raise ValueError(f"the latent may have at most {self.max_latent} dimensions here.")
+        if model.arch == "hierarchical" and model.bottom_latent_dim > self.max_latent:
+            # An uploaded checkpoint is checked here too: the lower level is a latent like the top.
+            raise ValueError(f"the lower latent z₁ may have at most {self.max_latent} dimensions here.")
 
 
 def limit_data(data: ImageDataset, max_train: int) -> ImageDataset:

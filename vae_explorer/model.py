@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -239,12 +240,17 @@ class VAE(LatentModel):
         return VAEOutput(self.decode(z, y), mu, logvar, z)
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 def build_model(config: ModelConfig, seed: int = 0, device: torch.device | str = "cpu") -> LatentModel:
     """A freshly initialised model of the config's architecture; the seed fixes the weights
     without touching global RNG state."""
     from .hierarchical import HierarchicalVAE  # it builds on this module
 
-    with torch.random.fork_rng(devices=[]):
+    # fork_rng + manual_seed go through the process-wide generator: two sessions building models
+    # at the same moment would draw from each other's seeds, so builds take turns.
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = HierarchicalVAE(config) if config.arch == "hierarchical" else VAE(config)
     return model.to(device)

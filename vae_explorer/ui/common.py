@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from abc import ABCMeta
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,10 +16,27 @@ import torch
 from ..generate import to_grid
 from ..limits import Limits
 from ..session import DEFAULT_CHECKPOINT, Workspace
+from . import gradio_fixes
 
 T = TypeVar("T")
-SESSION_TTL = float(os.environ.get("VAE_EXPLORER_SESSION_TTL", 2 * 3600))  # seconds
-TRAIN_CONCURRENCY = int(os.environ.get("VAE_EXPLORER_TRAIN_CONCURRENCY", "1"))
+
+
+def _env_number(name: str, default: float, lo: float, kind: type = float):
+    """A positive number from an environment variable, or a ValueError saying which one is wrong."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"the environment variable {name} must be a number, got {raw[:40]!r}.") from None
+    if not (math.isfinite(value) and value >= lo):
+        raise ValueError(f"the environment variable {name} must be at least {lo:g}, got {raw[:40]!r}.")
+    return value
+
+
+SESSION_TTL = _env_number("VAE_EXPLORER_SESSION_TTL", 2 * 3600, 1.0)  # seconds
+TRAIN_CONCURRENCY = _env_number("VAE_EXPLORER_TRAIN_CONCURRENCY", 1, 1, int)
 DISPLAY_PX = 320  # images are enlarged with crisp pixels to about this size
 
 
@@ -34,10 +52,21 @@ def new_state() -> gr.State:
     return gr.State(None, time_to_live=SESSION_TTL, delete_callback=close_workspace)
 
 
+def new_workspace() -> Workspace:
+    """A fresh workspace holding the default shipped model."""
+    return guard(lambda: Workspace.from_shipped(DEFAULT_CHECKPOINT, limits=LIMITS))
+
+
 def workspace(ws: Workspace | None) -> Workspace:
-    """The session's workspace, created from the default shipped checkpoint on first use."""
+    """The session's workspace. The page load creates it (see build_app), so an event that finds
+    none comes from a session whose workspace expired (SESSION_TTL without use) or from a script's
+    first call: a fresh one is started and the user is told why their model changed."""
     if ws is None:
-        ws = guard(lambda: Workspace.from_shipped(DEFAULT_CHECKPOINT, limits=LIMITS))
+        ws = new_workspace()
+        gr.Info(
+            f"A fresh workspace with the shipped {DEFAULT_CHECKPOINT} model was started: this "
+            f"session had none (a workspace unused for {SESSION_TTL / 3600:g} h is discarded)."
+        )
     return ws
 
 
@@ -46,11 +75,18 @@ def guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ValueError as err:
-        raise gr.Error(_sentence(str(err))) from None
+        raise gr.Error(sentence(str(err))) from None
 
 
-def _sentence(msg: str) -> str:
-    return msg[:1].upper() + msg[1:] if msg else "Something went wrong."
+MAX_MESSAGE = 300  # characters: a message quoting a hostile value (a 1 MB "latent size") is cut
+
+
+def sentence(msg: str) -> str:
+    """A core error message as the user reads it: capitalised, and cut if it quotes too much."""
+    if not msg:
+        return "Something went wrong."
+    msg = msg[:1].upper() + msg[1:]
+    return msg if len(msg) <= MAX_MESSAGE else msg[: MAX_MESSAGE - 1] + "…"
 
 
 def _number(value: Any) -> float | None:
@@ -66,6 +102,10 @@ def _number(value: Any) -> float | None:
 
 def as_int(value: Any, name: str, lo: int, hi: int) -> int:
     """An integer from an untrusted input (the API may send anything)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if lo <= value <= hi:
+            return int(value)  # exact: through a float, 2**53 + 1 would come back as 2**53
+        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.")
     f = _number(value)
     if f is None or not f.is_integer() or not lo <= f <= hi:
         raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.")
@@ -77,6 +117,68 @@ def as_float(value: Any, name: str, lo: float, hi: float) -> float:
     if f is None or not lo <= f <= hi:
         raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}.")
     return f
+
+
+def _number_preprocess(self, payload: Any) -> float | int | None:
+    """gr.Number.preprocess, checked: an empty field stays None (the handler decides, e.g. "no
+    class label"); anything else must be a finite number in range."""
+    if payload is None:
+        return None
+    return _checked_number(self, payload)
+
+
+def _slider_preprocess(self, payload: Any) -> float | int:
+    """gr.Slider.preprocess, checked: a slider has no empty value, so None is refused too."""
+    return _checked_number(self, payload)
+
+
+def _checked_class(base: type, name: str, preprocess: Callable) -> type:
+    """``base`` with ``preprocess`` replaced: Gradio's own fails on "abc", a list, NaN or ±Inf
+    with a TypeError or ValueError, which the user sees as a bare "Error" before any handler runs.
+    The class is made with ABCMeta.__new__ rather than a class statement, because Gradio's
+    component metaclass would write a .pyi stub next to this file; the metaclass adds nothing a
+    subclass without new events or __init__ needs."""
+    attrs = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": preprocess.__doc__,
+        "is_template": True,  # the browser keeps using the base component (gr.Number, gr.Slider)
+        "preprocess": preprocess,
+    }
+    return ABCMeta.__new__(type(base), name, (base,), attrs)
+
+
+CheckedNumber = _checked_class(gr.Number, "CheckedNumber", _number_preprocess)
+CheckedSlider = _checked_class(gr.Slider, "CheckedSlider", _slider_preprocess)
+
+
+def _checked_number(comp: gr.Number | gr.Slider, payload: Any) -> float | int:
+    name = comp.label or "This value"
+    lo, hi = comp.minimum, comp.maximum
+    whole = comp.precision == 0
+    f = _number(payload)
+    if f is None or (whole and not f.is_integer()):
+        span = f" from {lo:g} to {hi:g}" if lo is not None and hi is not None else ""
+        raise gr.Error(f"{name} must be {'a whole number' if whole else 'a number'}{span}.")
+    # Gradio's own wording for the range, with the input's name in front.
+    if lo is not None and f < lo:
+        raise gr.Error(f"{name}: {f:g} is less than minimum value {lo:g}.")
+    if hi is not None and f > hi:
+        raise gr.Error(f"{name}: {f:g} is greater than maximum value {hi:g}.")
+    value = payload if isinstance(payload, int) else f  # a huge int stays exact
+    return gr.Number.round_to_precision(value, comp.precision)
+
+
+def check_numbers(demo: gr.Blocks) -> None:
+    """Give every gr.Number and gr.Slider of ``demo`` the checks above. Done once over the whole
+    app, so that no numeric input of any tab (or any added later) is left with Gradio's bare
+    preprocess; the class is swapped in place, and Gradio copies the class when an event
+    updates a component, so the checks survive updates."""
+    for block in demo.blocks.values():
+        if type(block) is gr.Number:
+            block.__class__ = CheckedNumber
+        elif type(block) is gr.Slider:
+            block.__class__ = CheckedSlider
 
 
 def as_bool(value: Any, name: str) -> bool:
@@ -103,3 +205,4 @@ def display(images: torch.Tensor, nrow: int = 8, px: int = DISPLAY_PX) -> np.nda
 
 
 LIMITS = Limits.from_env()
+gradio_fixes.install()  # an image shown to two sessions at once is never served half-written

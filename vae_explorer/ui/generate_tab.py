@@ -198,9 +198,9 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
     with gr.Group(visible=False):
         z_in = gr.Textbox()
         z1_in = gr.Textbox()
-        steps_in = gr.Number(8, precision=0)
+        steps_in = gr.Number(8, precision=0, label="Steps")
         method_in = gr.Textbox("linear")
-        label_in = gr.Number(None, precision=0)
+        label_in = gr.Number(None, precision=0, label="Class label")
         image_out = gr.Image(format="png")
         info_out = gr.JSON()
         decode_btn = gr.Button()

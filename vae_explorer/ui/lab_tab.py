@@ -10,7 +10,7 @@ import gradio as gr
 from .. import lab
 from ..trainer import StepRecord
 from . import plots
-from .common import TRAIN_CONCURRENCY, as_choice, workspace
+from .common import TRAIN_CONCURRENCY, as_choice, sentence, workspace
 from .train_view import _images
 
 CHOICES = [(p.title, p.name) for p in lab.PRESETS.values()]
@@ -56,7 +56,7 @@ def on_run(ws, name):
                     )
                     yield [ws, *panels]
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(sentence(str(err))) from None
         recon, samples = _images(ws)
         panels[4 * side : 4 * side + 4] = [
             _verdict(ws, preset, label),
