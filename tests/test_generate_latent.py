@@ -351,3 +351,71 @@ def test_embed_places_known_means_where_the_map_has_them() -> None:
     pca = project(mu, "pca")
     pts = np.array([[0.3, -1.2], [2.0, 0.5]])
     assert np.allclose(embed(pca, pca.to_latent(pts)), pts, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# Posteriors on the map: projected covariances and their ellipses
+# --------------------------------------------------------------------------------------------
+
+
+def test_identity_posterior_covariance_is_diag_sigma_squared() -> None:
+    proj = latent.project(_codes(d=2), "identity")
+    logvar = np.array([[0.0, np.log(4.0)], [np.log(0.25), np.log(0.01)]])
+    cov = latent.posterior_covariance_2d(proj, logvar)
+    np.testing.assert_allclose(cov, [np.diag([1.0, 4.0]), np.diag([0.25, 0.01])], rtol=1e-12)
+    axes = latent.ellipse_axes(cov)
+    np.testing.assert_allclose(axes[:, :2], [[2.0, 1.0], [0.5, 0.1]], rtol=1e-12)
+    # The major axis of the first lies along z₂ (angle ±90°), of the second along z₁ (0° or 180°).
+    assert abs(abs(axes[0, 2]) - math.pi / 2) < 1e-9 and abs(math.sin(axes[1, 2])) < 1e-9
+
+
+def test_pca_posterior_covariance_matches_projected_samples() -> None:
+    """Monte Carlo: draw z ~ N(μ, diag σ²) in 4-D, put the draws through the PCA map, and their
+    covariance is the one the function returns (W diag(σ²) Wᵀ, generally rotated)."""
+    proj = latent.project(_codes(n=200, d=4), "pca")
+    mu = np.array([0.5, -1.0, 2.0, 0.3])
+    logvar = np.log(np.array([0.8, 0.05, 1.5, 0.3]) ** 2)
+    cov = latent.posterior_covariance_2d(proj, logvar[None])[0]
+    rng = np.random.default_rng(0)
+    z = mu + np.exp(0.5 * logvar) * rng.standard_normal((200_000, 4))
+    coords = latent.embed(proj, z).astype(np.float64)
+    np.testing.assert_allclose(np.cov(coords.T), cov, atol=0.01)
+    np.testing.assert_allclose(coords.mean(axis=0), latent.embed(proj, mu[None])[0], atol=0.01)
+    # The ellipse's axes are the square roots of the eigenvalues; its angle points along the major axis.
+    a, b, angle = latent.ellipse_axes(cov[None])[0]
+    direction = np.array([math.cos(angle), math.sin(angle)])
+    assert a >= b > 0
+    np.testing.assert_allclose(cov @ direction, a**2 * direction, atol=1e-9)
+    assert a**2 * b**2 == pytest.approx(np.linalg.det(cov))
+
+
+def test_posteriors_on_tsne_have_no_ellipse_and_bad_logvars_are_refused() -> None:
+    tsne = latent.project(_codes(n=30, d=3), "tsne", seed=0)
+    with pytest.raises(ValueError, match="t-SNE"):
+        latent.posterior_covariance_2d(tsne, np.zeros((1, 3)))
+    pca = latent.project(_codes(d=3), "pca")
+    with pytest.raises(ValueError, match="3 numbers per input"):
+        latent.posterior_covariance_2d(pca, np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="finite"):
+        latent.posterior_covariance_2d(pca, np.array([[0.0, np.nan, 0.0]]))
+
+
+def test_the_prior_is_a_unit_circle_on_identity_and_pca_maps() -> None:
+    ident = latent.project(_codes(d=2), "identity")
+    np.testing.assert_array_equal(latent.prior_centre(ident), [0.0, 0.0])
+    pca = latent.project(_codes(d=4), "pca")
+    centre = latent.prior_centre(pca)
+    np.testing.assert_allclose(centre, -pca.components @ pca.mean, atol=1e-6)
+    # N(0, I) in 4-D seen through the orthonormal map: covariance I₂, circles of radius 1 and 2.
+    np.testing.assert_allclose(latent.posterior_covariance_2d(pca, np.zeros((1, 4)))[0], np.eye(2), atol=1e-6)
+    assert latent.prior_centre(latent.project(_codes(n=30, d=3), "tsne")) is None
+
+
+def test_the_map_extent_is_square_and_holds_the_points_and_the_prior() -> None:
+    proj = latent.project(_codes(d=2) * [1.0, 0.1] + [5.0, 0.0], "identity")  # wide and far from 0
+    x0, x1, y0, y1 = latent.map_extent(proj)
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert x0 <= -2 and y0 <= -2 and y1 >= 2
+    assert (proj.coords[:, 0] >= x0).all() and (proj.coords[:, 0] <= x1).all()
+    tsne = latent.project(_codes(n=30, d=3), "tsne")
+    assert latent.map_extent(tsne) == latent.bounds(tsne.coords)

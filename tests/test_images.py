@@ -119,3 +119,97 @@ def test_any_decoder_failure_inside_pil_is_a_value_error(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", broken)
     with pytest.raises(ValueError, match="not an image that can be read"):
         load_image(data, SHAPE)
+
+
+# --------------------------------------------------------------------------------------------
+# Drawings from the sketchpad
+# --------------------------------------------------------------------------------------------
+
+
+def _canvas(mode: str = "RGBA", paper=(255, 255, 255, 255), ink=(0, 0, 0, 255), box=(40, 30, 70, 150)):
+    """A 200×200 drawing with one thick stroke (a "1") in its upper-left part."""
+    from PIL import ImageDraw
+
+    im = Image.new(mode, (200, 200), paper)
+    ImageDraw.Draw(im).line(box, fill=ink, width=14)
+    return np.asarray(im)
+
+
+def _centre_of_mass(x: torch.Tensor) -> tuple[float, float]:
+    img = x[0, 0].double()
+    h, w = img.shape
+    cy = (img.sum(dim=1) * (torch.arange(h) + 0.5)).sum() / img.sum()
+    cx = (img.sum(dim=0) * (torch.arange(w) + 0.5)).sum() / img.sum()
+    return float(cy), float(cx)
+
+
+def test_a_drawn_stroke_lands_centred_in_an_mnist_box():
+    from vae_explorer.images import prepare_drawing
+
+    x = prepare_drawing(_canvas(), (1, 28, 28))
+    assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32
+    assert x.max() == 1.0 and x.min() == 0.0
+    cy, cx = _centre_of_mass(x)
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5  # centred by mass, as MNIST is
+    rows = torch.nonzero(x[0, 0].sum(dim=1) > 0).flatten()
+    assert rows.max() - rows.min() + 1 == 20  # the stroke's height scaled to MNIST's 20-pixel box
+    assert x[0, 0, :4].sum() == 0 and x[0, 0, -4:].sum() == 0
+
+
+def test_an_eight_by_eight_drawing_fills_the_frame_height_like_the_digits():
+    from vae_explorer.images import prepare_drawing
+
+    x = prepare_drawing(_canvas(), (1, 8, 8))
+    assert x[0, 0, 0].sum() > 0 and x[0, 0, 7].sum() > 0  # top and bottom rows both have ink
+    assert abs(_centre_of_mass(x)[1] - 4) <= 0.75
+
+
+def test_every_way_of_drawing_gives_the_same_input():
+    """Dark on white (opaque), dark on transparent, white on transparent, white on black, and a
+    plain grey array all become the same light-on-dark input."""
+    from vae_explorer.images import prepare_drawing
+
+    ways = {
+        "dark on white": _canvas(),
+        "dark on transparent": _canvas(paper=(0, 0, 0, 0)),
+        "white on transparent": _canvas(paper=(255, 255, 255, 0), ink=(255, 255, 255, 255)),
+        "white on black (RGB)": _canvas("RGB", paper=(0, 0, 0), ink=(255, 255, 255)),
+        "grey, floats": _canvas("L", paper=255, ink=0).astype(np.float64) / 255.0,
+    }
+    ref = prepare_drawing(ways.pop("dark on white"), (1, 28, 28))
+    for name, arr in ways.items():
+        torch.testing.assert_close(prepare_drawing(arr, (1, 28, 28)), ref, atol=0.02, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.full((200, 200, 4), 255, dtype=np.uint8),  # a white page
+        np.zeros((200, 200, 4), dtype=np.uint8),  # nothing drawn on a transparent canvas
+        np.zeros((50, 50), dtype=np.uint8),  # an all-black grey page
+        np.full((200, 200, 3), 250, dtype=np.uint8),  # faint paper texture only
+    ],
+    ids=["white", "transparent", "black", "faint"],
+)
+def test_an_empty_drawing_asks_for_a_drawing(array):
+    from vae_explorer.images import prepare_drawing
+
+    with pytest.raises(ValueError, match="draw something first"):
+        prepare_drawing(array, (1, 28, 28))
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((4, 4, 5)), "must be an image"),
+        (np.zeros(10), "must be an image"),
+        (np.array([["a"]]), "array of pixel values"),
+        (np.full((8, 8), np.nan), "finite"),
+        (np.zeros((0, 5)), "pixels"),
+    ],
+)
+def test_bad_drawings_get_a_clear_error(array, message):
+    from vae_explorer.images import prepare_drawing
+
+    with pytest.raises(ValueError, match=message):
+        prepare_drawing(array, (1, 28, 28))

@@ -141,3 +141,72 @@ def embed(projection: Projection, mu: np.ndarray) -> np.ndarray:
     w = 1.0 / np.maximum(np.take_along_axis(d2, nn, axis=1), 1e-12)
     w /= w.sum(axis=1, keepdims=True)
     return (w[:, :, None] * projection.coords[nn]).sum(axis=1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# The posterior q(z|x) = N(μ, diag σ²) on the map
+# --------------------------------------------------------------------------------------------
+
+
+def posterior_covariance_2d(projection: Projection, logvar: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Covariance on the map of each posterior N(μ, diag σ²), from its log-variances (M, D) → (M, 2, 2).
+
+    ``identity``: the map is z itself, so diag(σ₁², σ₂²) (axis-aligned ellipses).
+    ``pca``: the map is the linear c = W (z − mean) with W the (2, D) principal directions, so the
+    projected posterior is N(W (μ − mean), W diag(σ²) Wᵀ), an ellipse that may be rotated.
+    ``tsne`` is not a linear map of z: a Gaussian does not stay a Gaussian, and no covariance
+    means anything there (ValueError)."""
+    lv = np.asarray(logvar, dtype=np.float64)
+    d = projection.mu.shape[1]
+    if lv.ndim == 1:
+        lv = lv[None]
+    if lv.ndim != 2 or lv.shape[1] != d:
+        raise ValueError(f"log-variances must have {d} numbers per input, got shape {lv.shape}.")
+    if not np.isfinite(lv).all():
+        raise ValueError("log-variances must be finite numbers.")
+    var = np.exp(lv)  # (M, D)
+    if projection.method == "identity":
+        cov = np.zeros((len(var), 2, 2))
+        cov[:, 0, 0], cov[:, 1, 1] = var[:, 0], var[:, 1]
+        return cov
+    if projection.method == "pca":
+        w = projection.components  # (2, D)
+        return np.einsum("id,md,jd->mij", w, var, w)  # W diag(σ²) Wᵀ for each input
+    raise ValueError(
+        "t-SNE is not a linear map of z, so a posterior has no ellipse on it: choose identity or pca."
+    )
+
+
+def ellipse_axes(cov: np.ndarray) -> np.ndarray:
+    """(M, 2, 2) covariances → (M, 3): the 1σ semi-axes (major, minor) and the major axis's
+    angle in radians, counter-clockwise from the map's x axis (y up). The kσ ellipse has k times
+    these semi-axes."""
+    c = np.asarray(cov, dtype=np.float64).reshape(-1, 2, 2)
+    vals, vecs = np.linalg.eigh(c)  # ascending eigenvalues, (M, 2) and (M, 2, 2)
+    major = vecs[:, :, 1]  # (M, 2) the eigenvector of the larger eigenvalue
+    angle = np.arctan2(major[:, 1], major[:, 0])
+    sd = np.sqrt(np.clip(vals, 0.0, None))
+    return np.stack([sd[:, 1], sd[:, 0], angle], axis=1)
+
+
+def prior_centre(projection: Projection) -> np.ndarray | None:
+    """Where the prior N(0, I) is centred on the map (2,), or None on t-SNE. Identity and PCA
+    maps are orthonormal, so the prior stays N(centre, I₂) there: its kσ contours are circles
+    of radius k in latent units."""
+    if projection.method == "tsne":
+        return None
+    return embed(projection, np.zeros((1, projection.mu.shape[1])))[0].astype(np.float64)
+
+
+def map_extent(projection: Projection, margin: float = 0.1) -> tuple[float, float, float, float]:
+    """The visible plane of a map: the points with a margin. On identity and PCA maps (latent
+    units) it also holds the prior's 2σ circle and has equal x and y spans, so that a circle of
+    the latent space is drawn as a circle on a square canvas."""
+    if projection.method == "tsne":
+        return bounds(projection.coords, margin)
+    c = prior_centre(projection)
+    ring = np.array([c - 2.0, c + 2.0])  # the 2σ circle's bounding box
+    x0, x1, y0, y1 = bounds(np.vstack([projection.coords.astype(np.float64), ring]), margin)
+    half = max(x1 - x0, y1 - y0) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return (cx - half, cx + half, cy - half, cy + half)

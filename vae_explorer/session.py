@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,45 @@ from .data import ImageDataset, dataset_names, load_dataset
 from .diagnostics import label_information
 from .evaluate import encode_all
 from .generate import decode_z, reconstruct, sample_prior
-from .images import load_image
+from .images import load_image, prepare_drawing
 from .latent import Projection, ProjectionCache, project
 from .limits import Limits, limit_data
 from .loss import kl_per_dim
 from .model import VAE, build_model, select_device
+from .reparam import ReparamDraw, draw
 from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
 
 DEFAULT_CHECKPOINT = "digits-2d"
+CHECK_IMAGES = 64  # test images a loaded model must encode to usable numbers
+MAX_CODE = 1e6  # |μ| beyond this is no place on any map (the map's coordinates stop there)
 MAX_STEP_LOG = 4000  # step records kept for plots; beyond this every other one is dropped
+
+
+def _check_outputs(model: VAE, data: ImageDataset) -> None:
+    """A checkpoint's weights can all be finite and still overflow (1e30 everywhere): every map,
+    KL and projection of such a model is inf or NaN. Refuse it on load, saying why."""
+    n = min(CHECK_IMAGES, len(data.x_test))
+    y = data.y_test[:n] if model.config.conditional else None
+    with torch.no_grad():
+        mu, logvar = encode_all(model, data.x_test[:n], y)
+        label = torch.zeros(1, dtype=torch.long) if model.config.conditional else None
+        image = decode_z(model, torch.zeros(1, model.latent_dim), label)
+    usable = torch.isfinite(logvar).all() and torch.isfinite(image).all()
+    if not (usable and torch.isfinite(mu).all() and mu.abs().max() <= MAX_CODE):
+        raise ValueError(
+            f"this model's encoder or decoder gives infinite, NaN or absurdly large values on {data.name} "
+            "(its weights are far too large), so nothing it shows would mean anything."
+        )
+
+
+@dataclass
+class Encoded:
+    """A user's input, prepared like the data set, and what the model makes of it."""
+
+    x: torch.Tensor  # (1, C, H, W) the prepared input in [0, 1]
+    mu: np.ndarray  # (D,) posterior mean
+    logvar: np.ndarray  # (D,) posterior log-variance
+    recon: torch.Tensor  # (1, C, H, W) the reconstruction (decoded from mu)
 
 
 class Workspace:
@@ -94,6 +125,7 @@ class Workspace:
             raise ValueError(
                 f"this conditional model has {cfg.num_classes} classes; {data.name} has {data.num_classes}."
             )
+        _check_outputs(ck.model, data)
         with self.lock:
             self._refuse_while_training()
             self.model: VAE = ck.model.to(self.device)
@@ -296,6 +328,33 @@ class Workspace:
             mu, _ = encode_all(self.model, x, y)
             recon = reconstruct(self.model, x, y)
         return x, mu[0].numpy(), recon
+
+    def encode_drawing(self, array: np.ndarray) -> Encoded:
+        """A drawing (H, W[, C]) → prepared like the data set (images.prepare_drawing), its
+        posterior and its reconstruction. A conditional model encodes it with class 0."""
+        x = prepare_drawing(array, self.model.config.input_shape)
+        y = torch.zeros(1, dtype=torch.long) if self.model.config.conditional else None
+        with self._reading():
+            mu, logvar = encode_all(self.model, x, y)
+            recon = reconstruct(self.model, x, y)
+        return Encoded(x, mu[0].numpy(), logvar[0].numpy(), recon)
+
+    def reparameterize(self, index: int, seed: int, trail: int = 0) -> ReparamDraw:
+        """Test image ``index`` through the encoder, and one draw z = μ + σ ⊙ ε with ε from
+        ``seed`` (reparam.draw), decoded; plus the z of the ``trail`` draws before it."""
+        if not 0 <= index < len(self.data.x_test):
+            raise ValueError(f"the test set has images 0 to {len(self.data.x_test) - 1}.")
+        x, y = self.data.x_test[index : index + 1], self.data.y_test[index : index + 1]
+        with self._reading():
+            return draw(self.model, x, y, seed, trail)
+
+    def nearest_test_image(self, z: np.ndarray, n: int = 2000) -> int:
+        """The index of the test image (of the first n) whose posterior mean is nearest to z (D,)."""
+        mu, _, _ = self.test_posteriors(n)
+        zz = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1)
+        if zz.shape[1] != mu.shape[1] or not torch.isfinite(zz).all():
+            raise ValueError(f"z must be {mu.shape[1]} finite numbers.")
+        return int(((mu - zz) ** 2).sum(dim=1).argmin())
 
     def test_posteriors(self, n: int = 2000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """mu, logvar (n, D) and labels (n,) of the first n test images, computed once per model

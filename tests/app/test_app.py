@@ -86,6 +86,12 @@ def test_training_streams_falling_losses_and_separate_plots(url):
     assert np.mean(recon[-5:]) < np.mean(recon[:5]) - 3
     assert len(_series(recon_plot, "test (per epoch)")) == 2
     assert len(_series(kl_plot, "test (per epoch)")) == 2
+    # The live latent map: the test codes after the last epoch, one trace per class, with the
+    # prior's circles on the 2-D latent plane.
+    live = json.loads(final[8]["plot"])
+    assert sum(len(t["x"]) for t in live["data"]) == 360 and len(live["data"]) == 10
+    assert "epoch 2 " in live["layout"]["title"]["text"]
+    assert [sh["x1"] for sh in live["layout"]["shapes"]] == [1, 2]
     info = c.predict(api_name="/model_info")
     assert info["epoch"] == 2 and info["step"] == 46 and info["model_config"]["hidden_dim"] == 64
 
@@ -109,6 +115,16 @@ def test_a_hierarchical_model_trains_and_plots_each_level(url):
     bad = {**settings, "bottom_latent_dim": 0}
     with pytest.raises(Exception, match="Lower latent z₁ size"):
         c.predict(**bad, api_name="/train")
+
+
+def test_a_plain_autoencoder_trains_from_the_train_tab(url):
+    c = _client(url)
+    final = c.predict(**{**TRAIN, "autoencoder": True, "epochs": 1}, api_name="/train")
+    assert "an autoencoder has no ELBO" in final[0]
+    assert set(_series(final[3], "per step")) == {0.0}  # no KL term at all
+    assert c.predict(api_name="/model_info")["model_config"]["autoencoder"] is True
+    with pytest.raises(Exception, match="autoencoder"):
+        c.predict(**{**TRAIN, "autoencoder": True, "arch": "hierarchical"}, api_name="/train")
 
 
 def test_stop_mid_run_leaves_a_usable_model(url):
@@ -189,6 +205,52 @@ def test_checkpoints_in_and_out(url, tmp_path):
         c.predict(handle_file(str(bad)), api_name="/upload_checkpoint")
     assert not sentinel.exists()
     assert c.predict(api_name="/model_info")["weights_sha256"] == mine["weights_sha256"]
+
+
+def test_a_lecture_session_file_brings_back_the_model_and_the_settings(url):
+    """A lecturer prepares a model and the controls at home, saves once, and on the day loads
+    that one file in a fresh session: the model, every setting and lecture mode come back."""
+    home, hall = _client(url), _client(url)
+    prepared = {**TRAIN, "epochs": 1, "seed": 11, "beta": 2.5, "free_bits": 0.25, "kl_schedule": "linear"}
+    home.predict(**prepared, api_name="/train")
+    weights = home.predict(api_name="/model_info")["weights_sha256"]
+    path = home.predict(lecture=True, **{**prepared, "epochs": 7}, api_name="/save_checkpoint")
+    from vae_explorer.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(path).session
+    assert saved["lecture"] is True and saved["epochs"] == 7 and saved["beta"] == 2.5
+    out = hall.predict(handle_file(path), api_name="/upload_checkpoint")
+    names = [
+        "dataset",
+        "arch",
+        "latent_dim",
+        "hidden_dim",
+        "likelihood",
+        "gaussian_variance",
+        "gaussian_std",
+        "binarize",
+        "conditional",
+        "beta",
+        "kl_schedule",
+        "warmup_epochs",
+        "cycles",
+        "cycle_ratio",
+        "free_bits",
+        "lr",
+        "batch_size",
+        "epochs",
+        "grad_clip",
+        "seed",
+        "bottom_latent_dim",
+        "autoencoder",
+    ]
+    controls = dict(zip(names, out[9 : 9 + len(names)], strict=True))
+    assert out[9 + len(names)] is True  # lecture mode
+    assert controls["epochs"] == 7 and controls["beta"] == 2.5 and controls["kl_schedule"] == "linear"
+    assert controls["free_bits"] == 0.25 and controls["seed"] == 11 and controls["hidden_dim"] == 64
+    assert controls["autoencoder"] is False
+    assert "session settings were restored" in out[0]
+    assert hall.predict(api_name="/model_info")["weights_sha256"] == weights
 
 
 class _Payload:

@@ -4,12 +4,17 @@ into the core, and convert the result back. One module per tab; `common` holds w
 
 from __future__ import annotations
 
+import functools
 import os
 
 import gradio as gr
 
-from . import generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
-from .common import new_state
+from .. import images
+from ..config import ARCHS, ModelConfig
+from ..limits import Limits
+from ..model import build_model
+from . import compare_tab, generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
+from .common import LIMITS, check_numbers, new_state, new_workspace
 
 CSS = """
 #train-status .vx-bar {
@@ -25,11 +30,11 @@ def build_app() -> gr.Blocks:
         state = new_state()  # this browser session's Workspace, built on first use
         with gr.Row():
             gr.Markdown("# VAE Explorer\nTrain a variational autoencoder live and explore what it learned.")
-            lecture.toggle(demo)
+            lecture_box = lecture.toggle(demo)
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
                 lecture.explanation(lecture.ELBO)
-                train = train_tab.build(state)
+                train = train_tab.build(state, lecture_box)
             with gr.Tab("Latent space", id="latent") as latent:
                 lecture.explanation(lecture.REPARAMETERIZATION)
                 latent_tab.build(state, latent)
@@ -40,16 +45,60 @@ def build_app() -> gr.Blocks:
                 generate_tab.build(state, gen)
             with gr.Tab("Failure lab", id="lab"):
                 lab_tab.build(state)
+            with gr.Tab("AE vs VAE", id="compare") as compare_view:
+                compare_tab.build(compare_view)
         fn, inputs, outputs = train["on_open"]
-        demo.load(fn, inputs, outputs, api_visibility="private")
+
+        def on_page_load(ws):
+            # The page load is where a session's workspace is born; any later event that finds
+            # none is told that its workspace expired (common.workspace).
+            return fn(new_workspace() if ws is None else ws)
+
+        demo.load(on_page_load, inputs, outputs, api_visibility="private")
+        check_numbers(demo)  # every Slider and Number: a clear message for any value sent
     return demo
 
 
+@functools.lru_cache(maxsize=4)
+def max_upload_bytes(limits: Limits = LIMITS) -> int:
+    """The upload cap: the largest checkpoint a user can build under ``limits`` (28×28 images,
+    the widest hidden layer and latent, either architecture, with Adam's two moments beside the
+    weights, plus 1 MB of metadata), so that a downloaded model always uploads again; or the
+    largest image the encoder reads (images.MAX_BYTES), whichever is larger."""
+    largest = 0
+    for arch in ARCHS:
+        cfg = ModelConfig(
+            input_shape=(1, 28, 28),
+            arch=arch,
+            hidden_dim=limits.max_hidden,
+            latent_dim=limits.max_latent,
+            bottom_latent_dim=limits.max_latent,
+            likelihood="gaussian",
+            gaussian_variance="learned",
+            conditional=True,
+        )
+        model = build_model(cfg)
+        params = sum(p.numel() for p in model.parameters())
+        buffers = sum(b.numel() for b in model.buffers())
+        largest = max(largest, 4 * (3 * params + buffers))  # float32 weights + two moments
+    return max(images.MAX_BYTES, largest + 2**20)
+
+
 def launch_kwargs() -> dict:
+    """Where and how the app listens: on this machine only (127.0.0.1) unless
+    GRADIO_SERVER_NAME says otherwise (a Space sets 0.0.0.0), with uploads capped."""
+    port = os.environ.get("GRADIO_SERVER_PORT", "7860")
+    try:
+        server_port = int(port)
+    except ValueError:
+        raise ValueError(f"GRADIO_SERVER_PORT must be a port number, got {port!r}.") from None
     return {
-        "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        "server_name": os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+        "server_port": server_port,
         "ssr_mode": False,
-        "max_file_size": "5mb",
+        # Gradio keeps each session's state until it has seen this many sessions (default
+        # 10,000, ~0.5 MB each); a lecture hall is far fewer, so memory stays bounded.
+        "state_session_capacity": int(os.environ.get("VAE_EXPLORER_SESSION_CAPACITY", "1000")),
+        "max_file_size": max_upload_bytes(),
         "css": CSS + lecture.CSS,
     }

@@ -228,5 +228,5 @@ def latent_figure(coords, labels, class_names: list[str], method: str, epoch: in
              "line": {"color": "#94a3b8", "dash": "dot", "width": 1}}
             for r in (1, 2)
         ]  # fmt: skip
-    plane = "z₁, z₂ (the latent itself; circles: prior 1σ, 2σ)" if method == "identity" else "PCA of μ"
-    return _figure(data, f"Test codes μ after epoch {epoch}: {plane}", "", xtitle="", **layout)
+    plane = "dotted: prior 1σ, 2σ" if method == "identity" else "PCA plane"
+    return _figure(data, f"Test codes μ, epoch {epoch} ({plane})", "", xtitle="", **layout)

@@ -26,6 +26,7 @@ MODEL_KEYS = (
     "gaussian_std",
     "conditional",
     "bottom_latent_dim",
+    "autoencoder",
 )
 
 
@@ -47,6 +48,7 @@ MODEL_PARSERS = {
     "gaussian_std": lambda v: as_float(v, "Gaussian σ", 0.001, 1.0),
     "conditional": lambda v: as_bool(v, "Conditional"),
     "bottom_latent_dim": lambda v: as_int(v, "Lower latent z₁ size", 1, LIMITS.max_latent),
+    "autoencoder": lambda v: as_bool(v, "Plain autoencoder"),
 }
 TRAIN_PARSERS = {
     "epochs": lambda v: as_int(v, "Epochs", 1, LIMITS.max_epochs),
@@ -103,7 +105,7 @@ def _fresh(ws, s: dict) -> TrainConfig:
 # after the handler's parameters, so they are spelled out.
 def on_start(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
              binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-             batch_size, epochs, grad_clip, seed, bottom_latent_dim):
+             batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
     """Build a fresh model with these settings and train it, streaming progress."""
     s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
@@ -113,7 +115,7 @@ def on_start(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_var
 
 def on_continue(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
                 binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-                batch_size, epochs, grad_clip, seed, bottom_latent_dim):
+                batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
     """Train the current model further with these training settings (its optimizer state is
     kept); the data set and model settings stay those of the current model."""
     s = {k: v for k, v in locals().items() if k != "ws"}
@@ -128,7 +130,7 @@ def on_continue(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_
 
 def on_reset(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
              binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-             batch_size, epochs, grad_clip, seed, bottom_latent_dim):
+             batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
     """Replace the model by a fresh, untrained one with these settings."""
     s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
@@ -195,7 +197,7 @@ def _load_handlers(with_lecture: bool):
 # fmt: off
 def on_save(ws, lecture, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
             binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-            batch_size, epochs, grad_clip, seed, bottom_latent_dim):
+            batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
     """The current model as a .safetensors file (config, history and optimizer state inside),
     with this session's settings and lecture mode, so that loading it sets the app up again."""
     s = {k: v for k, v in locals().items() if k not in ("ws", "lecture")}
@@ -250,6 +252,12 @@ def _model_controls() -> dict:
     with gr.Row():
         c["binarize"] = gr.Checkbox(False, label="Binarize", info="fresh 0/1 draw per batch")
         c["conditional"] = gr.Checkbox(False, label="Conditional", info="the label steers the decoder")
+        c["autoencoder"] = gr.Checkbox(
+            False,
+            label="Plain autoencoder",
+            info="z = μ, no KL: to compare (mlp or conv)",
+            elem_id="train-autoencoder",
+        )
     with gr.Accordion("Gaussian likelihood", open=False, elem_classes=["vx-advanced"]):
         c["gaussian_variance"] = gr.Radio(
             list(GAUSSIAN_VARIANCES),

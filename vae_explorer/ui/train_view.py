@@ -16,7 +16,7 @@ from ..latent import project
 from ..session import Workspace
 from ..trainer import EpochRecord, StepRecord, StopRecord
 from . import plots
-from .common import display, guard
+from .common import display, guard, sentence
 
 YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (and images)
 IMAGES_EVERY = 2.0  # seconds between refreshes of the reconstruction and sample images
@@ -40,7 +40,9 @@ def _progress_html(ws: Workspace, done: int, total: int, img_s: float, note: str
     ]
     if img_s > 0:
         parts.append(f"{img_s:,.0f} images/s")
-    if last:
+    if last and c.autoencoder:
+        parts.append(f"test reconstruction {last['test_loss']:.2f} nats (an autoencoder has no ELBO)")
+    elif last:
         parts.append(f"test −ELBO {last['test_loss']:.2f} nats")
     bar = f'<div class="vx-bar"><div style="width:{100 * frac:.1f}%"></div></div>' if total > 0 else ""
     tail = f'<div class="vx-note">{html.escape(note)}</div>' if note else ""
@@ -127,5 +129,5 @@ def stream(ws: Workspace, tcfg: TrainConfig, note: str = ""):
                 if images:
                     last_images, new_epoch = now, False
     except ValueError as err:  # e.g. already training in this session
-        raise gr.Error(str(err)) from None
+        raise gr.Error(sentence(str(err))) from None
     yield [ws, *view(ws, done, total, img_s, "Finished.")]
