@@ -19,7 +19,7 @@ from PIL import Image
 
 from vae_explorer.checkpoint import load_checkpoint
 
-from .raw_http import call, launch, upload
+from .raw_http import call, upload
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
@@ -63,18 +63,6 @@ CONDITIONAL = {"/decode"}
 # Saving records the session's settings beside the model and leaves out any that fail their
 # checks, by design: the download still works. There, a bad value must be absent from the file.
 KEEPS_ONLY_GOOD_SETTINGS = {"/save_checkpoint"}
-
-
-@pytest.fixture(scope="module")
-def url():
-    from vae_explorer.ui import build_app
-
-    demo = build_app()
-    local_url = launch(demo)
-    try:
-        yield local_url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +166,11 @@ def test_every_numeric_input_gets_a_result_or_a_clear_error(url, api, image, end
 def test_slider_values_far_outside_their_range_name_the_slider_and_its_range(url):
     client = gradio_client.Client(url, verbose=False)
     before = client.predict(api_name="/model_info")["weights_sha256"]
-    for value, pattern in [(10**6, r"^Epochs: 1e\+06 is greater than maximum value \d+\.$"),
-                           (-(10**6), r"^Epochs: -1e\+06 is less than minimum value 1\.$"),
-                           (None, r"^Epochs must be a number from 1 to \d+\.$")]:
+    for value, pattern in [
+        (10**6, r"^Epochs: 1e\+06 is greater than maximum value \d+\.$"),
+        (-(10**6), r"^Epochs: -1e\+06 is less than minimum value 1\.$"),
+        (None, r"^Epochs must be a number from 1 to \d+\.$"),
+    ]:
         with pytest.raises(AppError) as info:
             client.predict(**{**TRAIN, "epochs": value}, api_name="/train")
         assert re.match(pattern, info.value.message), info.value.message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import socket
 import time
 
 import numpy as np
@@ -32,26 +31,6 @@ TRAIN = {  # the Train tab's controls, as a script would send them
     "grad_clip": 1.0,
     "seed": 0,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def url():
-    from vae_explorer.ui import build_app, launch_kwargs
-
-    demo = build_app()
-    demo.queue(default_concurrency_limit=1, max_size=32)
-    kw = {k: v for k, v in launch_kwargs().items() if k not in ("server_port", "server_name")}
-    _, local_url, _ = demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True, **kw)
-    try:
-        yield local_url
-    finally:
-        demo.close()
 
 
 def _client(url):

@@ -1,12 +1,8 @@
-"""The AE vs VAE tab through real gradio_client sessions (one Client = one browser session).
-
-Runs against the full app once the tab is registered there (an api named "compare"), and
-against a small Blocks holding only this tab until then."""
+"""The AE vs VAE tab through real gradio_client sessions (one Client = one browser session)."""
 
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -15,47 +11,6 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 
 VIEW = {"seed": 0, "class_a": "3", "class_b": "7"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _own_blocks():
-    import gradio as gr
-
-    from vae_explorer.ui import compare_tab
-    from vae_explorer.ui.common import check_numbers
-
-    with gr.Blocks(title="AE vs VAE", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# VAE Explorer: the AE vs VAE tab alone")
-        with gr.Tabs(), gr.Tab("AE vs VAE", id="compare") as tab:
-            compare_tab.build(tab)
-    check_numbers(demo)
-    return demo
-
-
-def _api_names(demo) -> set[str]:
-    return {fn.api_name for fn in demo.fns.values() if fn.api_name}
-
-
-@pytest.fixture(scope="module")
-def app():
-    """(url, full): the launched app, and whether it is the full app (with /model_info)."""
-    from vae_explorer.ui import build_app, launch_kwargs
-
-    demo = build_app()
-    if "compare" not in _api_names(demo):
-        demo = _own_blocks()
-    demo.queue(default_concurrency_limit=1, max_size=32)
-    kw = {k: v for k, v in launch_kwargs().items() if k not in ("server_port", "server_name")}
-    _, local_url, _ = demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True, **kw)
-    try:
-        yield local_url, "model_info" in _api_names(demo)
-    finally:
-        demo.close()
 
 
 def _client(url):
@@ -77,8 +32,7 @@ def _span(plot: dict) -> float:
     )
 
 
-def test_the_shipped_pair_side_by_side(app):
-    url, _ = app
+def test_the_shipped_pair_side_by_side(url):
     text, ae_map, vae_map, ae_s, vae_s, ae_i, vae_i = _client(url).predict(**VIEW, api_name="/compare")
     assert "shipped digits-ae-2d and digits-2d" in text and "aggregate-posterior gap" in text
     assert "19.08 nats" in text and "0.010 nats" in text  # the measured gaps (tests/test_compare.py)
@@ -93,8 +47,7 @@ def test_the_shipped_pair_side_by_side(app):
         assert ga.shape == gb.shape and ga.std() > 10 and not np.array_equal(ga, gb)
 
 
-def test_same_seed_same_samples_and_another_seed_others(app):
-    url, _ = app
+def test_same_seed_same_samples_and_another_seed_others(url):
     c = _client(url)
     first = c.predict(**VIEW, api_name="/compare")
     again = c.predict(**VIEW, api_name="/compare_view")
@@ -104,11 +57,10 @@ def test_same_seed_same_samples_and_another_seed_others(app):
     assert first[0] == again[0] and "seed 1" in other[0]
 
 
-def test_training_both_now_streams_and_keeps_the_workspace_model(app):
-    url, full = app
+def test_training_both_now_streams_and_keeps_the_workspace_model(url):
     c, other = _client(url), _client(url)
     other.predict(**VIEW, api_name="/compare")
-    before = c.predict(api_name="/model_info") if full else None
+    before = c.predict(api_name="/model_info")
     job = c.submit(latent_dim=2, epochs=3, train_seed=1, **VIEW, api_name="/compare_train")
     final = job.result(timeout=600)
     updates = [u[0] for u in job.outputs()]
@@ -116,13 +68,11 @@ def test_training_both_now_streams_and_keeps_the_workspace_model(app):
     assert final[0].startswith("**Trained now: latent 2, hidden 256, 3 epochs, seed 1**")
     assert "Trained now" in c.predict(**VIEW, api_name="/compare_view")[0]  # kept in this session
     assert "shipped" in other.predict(**VIEW, api_name="/compare_view")[0]  # not in another
-    if full:  # the Train tab's model is untouched
-        after = c.predict(api_name="/model_info")
-        assert after["weights_sha256"] == before["weights_sha256"] and after["epoch"] == before["epoch"]
+    after = c.predict(api_name="/model_info")  # the Train tab's model is untouched
+    assert after["weights_sha256"] == before["weights_sha256"] and after["epoch"] == before["epoch"]
 
 
-def test_a_pca_pair_trains_with_an_8d_latent(app):
-    url, _ = app
+def test_a_pca_pair_trains_with_an_8d_latent(url):
     final = _client(url).submit(latent_dim=8, epochs=1, train_seed=0, **VIEW, api_name="/compare_train")
     text, ae_map = final.result(timeout=600)[:2]
     assert "latent 8" in text and "PCA plane" in json.loads(ae_map["plot"])["layout"]["title"]["text"]
@@ -138,7 +88,6 @@ def test_a_pca_pair_trains_with_an_8d_latent(app):
         ("/compare_train", {"latent_dim": 2, "epochs": 1.5, "train_seed": 0, **VIEW}, "whole number"),
     ],
 )
-def test_bad_inputs_end_in_a_sentence(app, api, kwargs, message):
-    url, _ = app
+def test_bad_inputs_end_in_a_sentence(url, api, kwargs, message):
     with pytest.raises(Exception, match=message):
         _client(url).predict(**kwargs, api_name=api)

@@ -44,18 +44,6 @@ def _until_idle(c, seconds: float = 60) -> dict:
 
 
 @pytest.fixture(scope="module")
-def url():
-    from vae_explorer.ui import build_app
-
-    demo = build_app()
-    local_url = launch(demo)
-    try:
-        yield local_url
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
 def expiring_url():
     """The app with sessions that expire after TTL seconds without use."""
     from vae_explorer.ui import build_app, common
@@ -143,11 +131,16 @@ def test_opening_the_page_builds_the_workspace_without_a_notice(expiring_url):
 
 
 def _start_app(port: int) -> subprocess.Popen:
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("GRADIO_SERVER_NAME", None)
-    return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _wait_up(url: str, proc: subprocess.Popen, seconds: float = 300) -> None:

@@ -14,19 +14,7 @@ from PIL import Image, ImageDraw
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
-from .raw_http import call, launch  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def url():
-    from vae_explorer.ui import build_app
-
-    demo = build_app()
-    local_url = launch(demo)
-    try:
-        yield local_url
-    finally:
-        demo.close()
+from .raw_http import call  # noqa: E402
 
 
 def _client(url):

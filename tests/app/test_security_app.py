@@ -104,15 +104,23 @@ def test_a_hostile_map_click_gets_a_clear_error(url, click, case):
         url, fn_index, [None, "identity", 2000], event_data=CLICK_PAYLOADS[case], trigger_id=trigger_id
     )
     assert done["success"] is False
-    assert done["output"]["error"] in ("x must be a number from -1e+06 to 1e+06.",
-                                       "y must be a number from -1e+06 to 1e+06.")
+    assert done["output"]["error"] in (
+        "x must be a number from -1e+06 to 1e+06.",
+        "y must be a number from -1e+06 to 1e+06.",
+    )
 
 
 def test_a_valid_map_click_decodes_and_the_server_survived_the_hostile_ones(url, click):
     fn_index, trigger_id = click
     session = uuid.uuid4().hex
-    done, _ = run_event(url, fn_index, [None, "identity", 2000], session,
-                        event_data={"x": 0.25, "y": -0.5}, trigger_id=trigger_id)
+    done, _ = run_event(
+        url,
+        fn_index,
+        [None, "identity", 2000],
+        session,
+        event_data={"x": 0.25, "y": -0.5},
+        trigger_id=trigger_id,
+    )
     assert done["success"] is True
     assert done["output"]["data"][2] == "z = [0.250, -0.500]"
     # A payload nested far deeper than any JSON parser's recursion: refused, and the server lives.
@@ -177,10 +185,16 @@ def test_the_largest_model_a_user_can_build_uploads_again(tmp_path):
             p.grad = torch.ones_like(p)
         opt.step()  # Adam's two moments now exist for every parameter
         record = {f"metric_{i}": 123.456789 for i in range(18)}  # an epoch record's scalars
-        history = [{**record, "epoch": i, "kl_per_dim": [0.123456789] * cfg.latent_dim}
-                   for i in range(LIMITS.max_epochs)]
-        path = save_checkpoint(tmp_path / f"{arch}.safetensors", model,
-                               dataclasses.replace(RunInfo(dataset="mnist"), history=history), opt)
+        history = [
+            {**record, "epoch": i, "kl_per_dim": [0.123456789] * cfg.latent_dim}
+            for i in range(LIMITS.max_epochs)
+        ]
+        path = save_checkpoint(
+            tmp_path / f"{arch}.safetensors",
+            model,
+            dataclasses.replace(RunInfo(dataset="mnist"), history=history),
+            opt,
+        )
         assert path.stat().st_size <= cap, (arch, path.stat().st_size, cap)
 
 
@@ -232,8 +246,11 @@ def test_a_file_reference_that_was_never_uploaded_is_refused(url, endpoint, data
 
 
 def test_a_file_reference_to_a_url_on_the_servers_network_is_refused(url):
-    ref = {"path": "http://127.0.0.1:1/x.safetensors", "url": "http://127.0.0.1:1/x.safetensors",
-           "meta": {"_type": "gradio.FileData"}}
+    ref = {
+        "path": "http://127.0.0.1:1/x.safetensors",
+        "url": "http://127.0.0.1:1/x.safetensors",
+        "meta": {"_type": "gradio.FileData"},
+    }
     kind, _ = call(url, "/upload_checkpoint", [ref])
     assert kind == "error"
 
