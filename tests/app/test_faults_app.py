@@ -130,6 +130,14 @@ def test_opening_the_page_builds_the_workspace_without_a_notice(expiring_url):
     assert done["success"] and not [m for m in seen if m.get("msg") == "log"]  # the same workspace
 
 
+def test_a_new_sessions_first_event_before_the_page_load_gets_no_expiry_notice(expiring_url):
+    """A click that beats the page load (or a script's first call) starts the workspace quietly:
+    the session never had one, so nothing expired."""
+    session = uuid.uuid4().hex
+    done, seen = run_event(expiring_url, dependency(expiring_url, api_name="model_info")[0], [None], session)
+    assert done["success"] and not [m for m in seen if m.get("msg") == "log"]
+
+
 def _start_app(port: int) -> subprocess.Popen:
     env = {
         **os.environ,

@@ -14,7 +14,7 @@ from ..config import ARCHS, ModelConfig
 from ..limits import Limits
 from ..model import build_model
 from . import compare_tab, generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
-from .common import LIMITS, check_numbers, new_state, new_workspace
+from .common import LIMITS, check_numbers, new_state, workspace
 
 CSS = """
 #train-status .vx-bar {
@@ -50,9 +50,8 @@ def build_app() -> gr.Blocks:
         fn, inputs, outputs = train["on_open"]
 
         def on_page_load(ws):
-            # The page load is where a session's workspace is born; any later event that finds
-            # none is told that its workspace expired (common.workspace).
-            return fn(new_workspace() if ws is None else ws)
+            # The page load is where a session's workspace is usually born (common.workspace).
+            return fn(workspace(ws))
 
         demo.load(on_page_load, inputs, outputs, api_visibility="private")
         check_numbers(demo)  # every Slider and Number: a clear message for any value sent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 from abc import ABCMeta
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,16 +58,43 @@ def new_workspace() -> Workspace:
     return guard(lambda: Workspace.from_shipped(DEFAULT_CHECKPOINT, limits=LIMITS))
 
 
+# Sessions (Gradio's session hash) that have had a workspace, newest last, bounded: an event that
+# finds no workspace in one of them means it expired, and only then is the user told.
+_HAD_WORKSPACE: OrderedDict[str, None] = OrderedDict()
+_HAD_WORKSPACE_MAX = 10_000
+
+
+def _session_hash() -> str | None:
+    from gradio.context import LocalContext  # set by Gradio around every event handler
+
+    request = LocalContext.request.get(None)
+    return getattr(request, "session_hash", None)
+
+
+def had_workspace(session: str | None) -> bool:
+    """Record that ``session`` has a workspace now; True when it had one before."""
+    if session is None:
+        return False
+    before = session in _HAD_WORKSPACE
+    _HAD_WORKSPACE[session] = None
+    _HAD_WORKSPACE.move_to_end(session)
+    while len(_HAD_WORKSPACE) > _HAD_WORKSPACE_MAX:
+        _HAD_WORKSPACE.popitem(last=False)
+    return before
+
+
 def workspace(ws: Workspace | None) -> Workspace:
-    """The session's workspace. The page load creates it (see build_app), so an event that finds
-    none comes from a session whose workspace expired (SESSION_TTL without use) or from a script's
-    first call: a fresh one is started and the user is told why their model changed."""
+    """The session's workspace. The page load usually creates it (see build_app); an event that
+    finds none either comes first in a new session (a click before the page load finished, a
+    script's first call: nothing to say) or from a session whose workspace expired (SESSION_TTL
+    without use): then a fresh one is started and the user is told why their model changed."""
     if ws is None:
         ws = new_workspace()
-        gr.Info(
-            f"A fresh workspace with the shipped {DEFAULT_CHECKPOINT} model was started: this "
-            f"session had none (a workspace unused for {SESSION_TTL / 3600:g} h is discarded)."
-        )
+        if had_workspace(_session_hash()):
+            gr.Info(
+                f"A fresh workspace with the shipped {DEFAULT_CHECKPOINT} model was started: this "
+                f"session's was unused for {SESSION_TTL / 3600:g} h and was discarded."
+            )
     return ws
 
 
