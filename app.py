@@ -8,7 +8,7 @@ import os
 # reads it. Recompute it rarely, so that it does not slow every click after an hour of lecture.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
 
-from vae_explorer.model import configure_threads
+from vae_explorer.device import configure_threads
 from vae_explorer.ui import build_app, launch_kwargs
 
 configure_threads()

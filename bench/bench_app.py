@@ -23,9 +23,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client
 
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import availability, load_dataset
-from vae_explorer.model import build_model, configure_threads
+from vae_explorer.device import configure_threads
 from vae_explorer.trainer import Trainer
 from vae_explorer.ui import build_app, generate_tab, launch_kwargs
 

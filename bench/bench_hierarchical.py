@@ -17,11 +17,13 @@ import time
 
 import torch
 
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import availability, load_dataset
+from vae_explorer.device import configure_threads
 from vae_explorer.evaluate import evaluate
-from vae_explorer.model import build_model, configure_threads
-from vae_explorer.trainer import EpochRecord, Trainer
+from vae_explorer.records import EpochRecord
+from vae_explorer.trainer import Trainer
 
 RUNS = {
     "one-level, z 20": ({"latent_dim": 20}, 0.0),

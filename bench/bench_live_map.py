@@ -18,7 +18,7 @@ import time
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from vae_explorer.config import TrainConfig
-from vae_explorer.model import configure_threads
+from vae_explorer.device import configure_threads
 from vae_explorer.session import Workspace
 from vae_explorer.ui import train_view
 
@@ -47,7 +47,7 @@ def main() -> None:
     one_run(ws, argparse.Namespace(**{**vars(args), "epochs": 1}), True)  # warm-up: data, threads
     times: dict[bool, list[float]] = {True: [], False: []}
     for i in range(args.repeats):
-        for live in ((True, False) if i % 2 == 0 else (False, True)):  # alternate the order
+        for live in (True, False) if i % 2 == 0 else (False, True):  # alternate the order
             times[live].append(one_run(ws, args, live))
     train_view.LIVE_MAP_POINTS = 500
     refresh = []

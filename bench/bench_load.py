@@ -947,13 +947,13 @@ def _expected(ws, endpoint: str, args: tuple, session: Session) -> list[np.ndarr
     if endpoint == "/decode":
         return [generate_tab.on_decode(ws, args[0], None)[1]]
     if endpoint == "/decode_point":
-        return [latent_tab.on_decode_point(ws, args[0], args[1], "identity", 2000)[1]]
+        return [latent_tab.on_decode_point(ws, None, args[0], args[1], "identity", 2000)[1]]
     if endpoint == "/encode_image":
-        return [latent_tab.on_encode(ws, "identity", 2000, str(session.image))[2]]
+        return [latent_tab.on_encode(ws, None, "identity", 2000, str(session.image))[2]]
     if endpoint == "/interp_frame":
-        return [interpolate_tab.on_frame(ws, *args)[1]]
+        return [interpolate_tab.on_frame(ws, None, *args)[1]]
     if endpoint == "/interp_strip":
-        out = interpolate_tab.on_strip(ws, *args)
+        out = interpolate_tab.on_strip(ws, None, *args)
         return [out[3], out[4]]
     raise ValueError(endpoint)
 
@@ -972,7 +972,8 @@ def verify_isolation(sessions: list[Session], shipped: str) -> dict:
     alone (a model built while other sessions build theirs may not be: see the report)."""
     import torch
 
-    from vae_explorer.model import build_model, configure_threads
+    from vae_explorer.build import build_model
+    from vae_explorer.device import configure_threads
     from vae_explorer.session import Workspace
     from vae_explorer.ui.generate_tab import on_model_info
 

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import load_dataset
-from vae_explorer.model import build_model, configure_threads
-from vae_explorer.trainer import StepRecord, Trainer
+from vae_explorer.device import configure_threads
+from vae_explorer.records import StepRecord
+from vae_explorer.trainer import Trainer
 
 
 def plain_steps(model, opt, x: torch.Tensor, batch_size: int, gen: torch.Generator) -> Iterator[None]:
@@ -33,7 +35,8 @@ def plain_steps(model, opt, x: torch.Tensor, batch_size: int, gen: torch.Generat
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), batch_size):
             xb = x[perm[i : i + batch_size]]
-            mu, logvar = model.encode(xb)
+            q = model.encode(xb)
+            mu, logvar = q.mean, q.logvar
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
             logits = model.decode(z)
             bce = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum")

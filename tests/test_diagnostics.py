@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import epoch_record
 from vae_explorer.diagnostics import state_findings, training_findings
 
 
 def _rec(epoch, test_recon, test_kl, train_loss, active=2, gap=0.1, skipped=0):
-    return {
-        "epoch": epoch,
-        "test_recon": test_recon,
-        "test_kl": test_kl,
-        "test_loss": test_recon + test_kl,
-        "train_loss": train_loss,
-        "active_units": active,
-        "prior_gap": gap,
-        "kl_per_dim": [0.5, 0.5],
-        "skipped_steps": skipped,
-    }
+    return epoch_record(
+        epoch=epoch,
+        test_recon=test_recon,
+        test_kl=test_kl,
+        test_loss=test_recon + test_kl,
+        train_loss=train_loss,
+        active_units=active,
+        prior_gap=gap,
+        skipped_steps=skipped,
+    )
 
 
 def test_a_healthy_run_has_no_findings():

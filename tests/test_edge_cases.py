@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import ImageDataset, load_dataset, load_npz
 from vae_explorer.limits import Limits
-from vae_explorer.model import build_model
+from vae_explorer.records import EpochRecord, StepRecord, StopRecord
 from vae_explorer.session import Workspace
-from vae_explorer.trainer import EpochRecord, StepRecord, StopRecord, Trainer
+from vae_explorer.trainer import Trainer
 
 U8 = np.uint8
 _X = np.zeros((4, 6, 6), dtype=U8)

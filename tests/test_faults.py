@@ -18,11 +18,11 @@ import pytest
 import torch
 
 import vae_explorer.checkpoint as ckpt_mod
+from vae_explorer.build import build_model
 from vae_explorer.checkpoint import load_checkpoint, save_checkpoint
 from vae_explorer.config import ModelConfig, RunInfo, TrainConfig
-from vae_explorer.model import build_model
+from vae_explorer.records import EpochRecord, StepRecord, StopRecord
 from vae_explorer.session import Workspace
-from vae_explorer.trainer import EpochRecord, StepRecord, StopRecord
 
 SMALL = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=32)
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +73,7 @@ class _HalfWritten:
 def _fail_mid_write(monkeypatch, fail):
     real_fdopen = os.fdopen
     _HalfWritten.calls = 0
+
     def fdopen(fd, *args, **kwargs):
         return _HalfWritten(real_fdopen(fd, *args, **kwargs), fail)
 
@@ -134,7 +135,7 @@ KILL_DURING_SAVE = """
 import os, signal, sys
 import vae_explorer.checkpoint as ckpt
 from vae_explorer.config import ModelConfig, RunInfo
-from vae_explorer.model import build_model
+from vae_explorer.build import build_model
 
 path = sys.argv[1]
 real_fdopen = os.fdopen
@@ -166,8 +167,13 @@ print("not reached", flush=True)
 def test_a_process_killed_during_a_save_leaves_the_old_checkpoint_whole(old):
     path, before, model = old
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(KILL_DURING_SAVE), str(path)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(KILL_DURING_SAVE), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == -signal.SIGKILL, res.stderr
     assert res.stdout.splitlines() == ["half written"]
     assert path.read_bytes() == before
@@ -257,8 +263,14 @@ def test_the_shipped_checkpoints_load_after_a_restart():
         "print(' '.join(names))\n"
     )
     t0 = time.time()
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     names = res.stdout.split()
     assert {"digits-2d", "digits-conditional"} <= set(names), (names, time.time() - t0)

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from vae_explorer import diagnostics, generate, latent
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig
-from vae_explorer.model import VAE, build_model
+from vae_explorer.model import VAE
 
 
 @pytest.fixture

@@ -9,14 +9,15 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vae_explorer import loss
+from vae_explorer import distributions, loss
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import load_dataset
 from vae_explorer.diagnostics import COLLAPSE_KL, training_findings
 from vae_explorer.generate import reconstruct, sample_prior
 from vae_explorer.hierarchical import HierarchicalVAE
-from vae_explorer.model import build_model
-from vae_explorer.trainer import EpochRecord, StepRecord, Trainer
+from vae_explorer.records import EpochRecord, StepRecord
+from vae_explorer.trainer import Trainer
 
 SHAPE = (1, 2, 2)  # four pixels: small enough to integrate p(x) exactly
 
@@ -46,9 +47,13 @@ def _exact_log_px(model: HierarchicalVAE, x: torch.Tensor) -> torch.Tensor:
     g = torch.linspace(-9.0, 9.0, 1201, dtype=torch.float64)  # (G,)
     dz = float(g[1] - g[0])
     z = g[:, None]  # (G, 1)
-    pm, plv = model.prior_bottom(z, None)  # p(z₁ | z₂ = g_j): (G, 1) each
+    prior = model.prior_bottom(z, None)  # p(z₁ | z₂ = g_j): (G, 1)
+    pm, plv = prior.mean, prior.logvar
     # log p(z₁ = g_i | z₂ = g_j) + log p(z₂ = g_j): (G_i, G_j)
-    log_joint_z = loss.log_normal(g[:, None, None], pm[None], plv[None]) + loss.log_standard_normal(z)[None]
+    log_joint_z = (
+        distributions.log_normal(g[:, None, None], pm[None], plv[None])
+        + distributions.log_standard_normal(z)[None]
+    )
     means = model._decode_bottom(z, None)  # (G, 1, 2, 2): p(x | z₁ = g_i)
     out = []
     for xb in x:
@@ -78,9 +83,11 @@ def test_quadrature_integrates_the_model_to_one():
     must sum to 1 (the grid covers all the prior mass)."""
     model = _tiny()
     g = torch.linspace(-9.0, 9.0, 1201, dtype=torch.float64)
-    pm, plv = model.prior_bottom(g[:, None], None)
+    prior = model.prior_bottom(g[:, None], None)
+    pm, plv = prior.mean, prior.logvar
     log_joint = (
-        loss.log_normal(g[:, None, None], pm[None], plv[None]) + loss.log_standard_normal(g[:, None])[None]
+        distributions.log_normal(g[:, None, None], pm[None], plv[None])
+        + distributions.log_standard_normal(g[:, None])[None]
     )
     total = torch.logsumexp(log_joint.reshape(-1), 0).exp() * float(g[1] - g[0]) ** 2
     assert abs(total.item() - 1.0) < 1e-6
@@ -113,16 +120,14 @@ def test_closed_form_level_kls_agree_with_the_sampled_log_weights():
         out = model(x, None, gen)
         closed = loss.recon_nll(x, out.recon, "gaussian", model.x_logvar)
         for level in out.levels:
-            closed = closed + loss.kl_normal(level.mu, level.logvar, level.prior_mu, level.prior_logvar).sum(
-                1
-            )
+            closed = closed + level.q.kl(level.p).sum(1)
         neg_log_w = loss.iwae_nll(model, x, k=1, generator=torch.Generator().manual_seed(6))
         wrong = (
             closed
             - loss.kl_normal(
-                out.levels[0].mu, out.levels[0].logvar, out.levels[0].prior_mu, out.levels[0].prior_logvar
+                out.levels[0].q.mean, out.levels[0].q.logvar, out.levels[0].p.mean, out.levels[0].p.logvar
             ).sum(1)
-            + loss.kl_per_dim(out.levels[0].mu, out.levels[0].logvar).sum(1)
+            + loss.kl_per_dim(out.levels[0].q.mean, out.levels[0].q.logvar).sum(1)
         )
     se = math.hypot(closed.std().item(), neg_log_w.std().item()) / math.sqrt(len(x))
     assert abs(closed.mean().item() - neg_log_w.mean().item()) < 5 * se
@@ -157,10 +162,10 @@ def test_forward_is_seeded_and_decode_goes_through_the_prior_mean():
     a = model(x, None, torch.Generator().manual_seed(1))
     b = model(x, None, torch.Generator().manual_seed(1))
     assert torch.equal(a.recon, b.recon) and [lv.z.shape[1] for lv in a.levels] == [3, 2]
-    assert torch.equal(a.z, a.levels[-1].z) and a.levels[-1].prior_mu is None
+    assert torch.equal(a.z, a.levels[-1].z) and a.levels[-1].p is None
     z2 = torch.randn((5, 2), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        pm, _ = model.prior_bottom(z2, None)
+        pm = model.prior_bottom(z2, None).mean
         torch.testing.assert_close(model.decode(z2), model.decoder(pm).reshape(5, 1, 8, 8))
     imgs = sample_prior(model, n=6, seed=3)
     assert imgs.shape == (6, 1, 8, 8) and torch.equal(imgs, sample_prior(model, n=6, seed=3))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import epoch_record
 from vae_explorer import lab
+from vae_explorer.diagnostics import BLUR_SHARPNESS, HOLES_GAP_PER_DIM
 from vae_explorer.session import Workspace
 
 
@@ -25,17 +27,25 @@ def test_the_detector_fires_for_the_failure_and_not_for_the_fix(ws, name):
     assert all(torch.isfinite(v).all() for v in ws.model.state_dict().values())
 
 
+def test_every_preset_trains_on_28x28_mnist():
+    for preset in lab.PRESETS.values():
+        assert preset.failure.dataset == preset.repaired.dataset == "mnist-10k"
+
+
 def test_detectors_read_the_records_the_trainer_writes():
-    healthy = {
-        "test_kl": 3.0,
-        "active_units": 8,
-        "prior_gap": 0.05,
-        "kl_per_dim": [0.4] * 8,
-        "skipped_steps": 0,
-    }
+    base = {"test_kl": 3.0, "active_units": 8, "prior_gap": 0.05, "kl_per_dim": [0.4] * 8}
+
+    def rec(**changes):
+        return epoch_record(**{**base, **changes})
+
+    healthy = rec()
     assert not lab.collapsed([healthy], False) and not lab.prior_holes([healthy], False)
     assert not lab.non_finite([healthy], False)
-    assert lab.collapsed([{**healthy, "test_kl": 0.01}], False)
-    assert lab.prior_holes([{**healthy, "prior_gap": 2.0}], False)
-    assert lab.non_finite([], True) and lab.non_finite([{**healthy, "skipped_steps": 2}], False)
+    assert lab.collapsed([rec(test_kl=0.01)], False)
+    assert lab.prior_holes([rec(prior_gap=2 * HOLES_GAP_PER_DIM * 8)], False)
+    assert not lab.prior_holes([rec(prior_gap=0.5 * HOLES_GAP_PER_DIM * 8)], False)
+    assert lab.blurry([rec(sharpness=BLUR_SHARPNESS - 0.01)], False)
+    assert not lab.blurry([rec(sharpness=BLUR_SHARPNESS + 0.01)], False)
+    assert not lab.blurry([rec(sharpness=float("nan"))], False)  # unknown: no verdict
+    assert lab.non_finite([], True) and lab.non_finite([rec(skipped_steps=2)], False)
     assert not lab.collapsed([], False) and not lab.prior_holes([], False)

@@ -9,8 +9,9 @@ import math
 import pytest
 import torch
 
+from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig
-from vae_explorer.model import VAE, VAEOutput, build_model
+from vae_explorer.model import VAE, VAEOutput
 
 
 def _x(shape, n: int = 4, seed: int = 0) -> torch.Tensor:
@@ -23,7 +24,8 @@ def test_shapes(arch: str, shape: tuple[int, int, int]) -> None:
     cfg = ModelConfig(input_shape=shape, arch=arch, latent_dim=3, hidden_dim=16)
     model = build_model(cfg, seed=0)
     x = _x(shape, n=5)
-    mu, logvar = model.encode(x)
+    _q = model.encode(x)
+    mu, logvar = _q.mean, _q.logvar
     assert mu.shape == (5, 3) and logvar.shape == (5, 3)
     assert model.decode(mu).shape == (5, *shape)
     out = model(x, generator=torch.Generator().manual_seed(0))
@@ -42,7 +44,7 @@ def test_conv_colour_non_square() -> None:
     cfg = ModelConfig(input_shape=(3, 8, 12), arch="conv", latent_dim=2, hidden_dim=8)
     model = build_model(cfg)
     x = _x((3, 8, 12), n=2)
-    assert model.decode(model.encode(x)[0]).shape == (2, 3, 8, 12)
+    assert model.decode(model.encode(x).mean).shape == (2, 3, 8, 12)
 
 
 def test_encoder_depends_on_each_image() -> None:
@@ -50,9 +52,11 @@ def test_encoder_depends_on_each_image() -> None:
     cfg = ModelConfig(input_shape=(1, 8, 8), arch="conv", latent_dim=3, hidden_dim=16)
     model = build_model(cfg, seed=1)
     x = _x((1, 8, 8), n=3, seed=2)
-    mu, lv = model.encode(x)
+    _q = model.encode(x)
+    mu, lv = _q.mean, _q.logvar
     for i in range(3):
-        mi, li = model.encode(x[i : i + 1])
+        qi = model.encode(x[i : i + 1])
+        mi, li = qi.mean, qi.logvar
         torch.testing.assert_close(mi[0], mu[i])
         torch.testing.assert_close(li[0], lv[i])
     assert not torch.allclose(mu[0], mu[1])
@@ -92,8 +96,8 @@ def test_conditional_labels_change_the_output(cvae: VAE) -> None:
     d0 = cvae.decode(z, torch.tensor([0, 0]))
     d1 = cvae.decode(z, torch.tensor([1, 1]))
     assert not torch.allclose(d0, d1)
-    mu0, _ = cvae.encode(x, torch.tensor([0, 0]))
-    mu2, _ = cvae.encode(x, torch.tensor([2, 2]))
+    mu0 = cvae.encode(x, torch.tensor([0, 0])).mean
+    mu2 = cvae.encode(x, torch.tensor([2, 2])).mean
     assert not torch.allclose(mu0, mu2)
     # a per-image label acts per image
     mixed = cvae.decode(z, torch.tensor([0, 1]))
@@ -106,7 +110,9 @@ def test_conditional_scalar_label_broadcasts(cvae: VAE) -> None:
     torch.testing.assert_close(cvae.decode(z, torch.tensor(2)), cvae.decode(z, torch.full((4,), 2)))
     torch.testing.assert_close(cvae.decode(z, 1), cvae.decode(z, torch.ones(4, dtype=torch.long)))
     x = _x((1, 8, 8), n=4)
-    torch.testing.assert_close(cvae.encode(x, torch.tensor([1]))[0], cvae.encode(x, torch.ones(4).long())[0])
+    torch.testing.assert_close(
+        cvae.encode(x, torch.tensor([1])).mean, cvae.encode(x, torch.ones(4).long()).mean
+    )
 
 
 @pytest.mark.parametrize("bad", [3, -1, 100])
@@ -129,7 +135,7 @@ def test_non_conditional_ignores_labels(tiny_config: ModelConfig) -> None:
     z = torch.randn((2, 3), generator=torch.Generator().manual_seed(0))
     assert torch.equal(model.decode(z, torch.tensor([0, 1])), model.decode(z))
     assert torch.equal(model.decode(z, torch.tensor([99, -5])), model.decode(z))
-    assert torch.equal(model.encode(x, torch.tensor([1, 2]))[0], model.encode(x)[0])
+    assert torch.equal(model.encode(x, torch.tensor([1, 2])).mean, model.encode(x).mean)
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,7 +157,7 @@ def test_logvar_is_clamped(value: float) -> None:
     model = build_model(cfg)
     _force_logvar(model, value)
     x = _x((1, 8, 8))
-    _, lv = model.encode(x)
+    lv = model.encode(x).logvar
     expected = 4.0 if value > 0 else -6.0
     assert torch.equal(lv, torch.full_like(lv, expected))
     out = model(x, generator=torch.Generator().manual_seed(0))
@@ -163,7 +169,7 @@ def test_logvar_unclamped_when_clamp_off(value: float) -> None:
     cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dim=16, clamp_logvar=False)
     model = build_model(cfg)
     _force_logvar(model, value)
-    _, lv = model.encode(_x((1, 8, 8)))
+    lv = model.encode(_x((1, 8, 8))).logvar
     assert torch.equal(lv, torch.full_like(lv, value))
 
 
@@ -171,7 +177,7 @@ def test_logvar_within_range_is_untouched() -> None:
     cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dim=16)
     model = build_model(cfg)
     _force_logvar(model, -2.5)
-    _, lv = model.encode(_x((1, 8, 8)))
+    lv = model.encode(_x((1, 8, 8))).logvar
     assert torch.equal(lv, torch.full_like(lv, -2.5))
 
 
@@ -350,8 +356,8 @@ def test_models_built_at_once_in_threads_still_get_their_seeds_weights():
     """Sessions build models concurrently; each must still get exactly its seed's weights."""
     import threading
 
+    from vae_explorer.build import build_model
     from vae_explorer.config import ModelConfig
-    from vae_explorer.model import build_model
 
     cfg = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=256)
     expected = {s: build_model(cfg, seed=s).state_dict() for s in range(8)}

@@ -86,7 +86,8 @@ def test_the_app_listens_on_this_machine_only_unless_told(monkeypatch):
 def test_app_py_launches_with_launch_kwargs_and_nothing_else():
     tree = ast.parse((ROOT / "app.py").read_text())
     launches = [
-        n for n in ast.walk(tree)
+        n
+        for n in ast.walk(tree)
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "launch"
     ]
     assert len(launches) == 1
@@ -117,10 +118,10 @@ def test_an_uploaded_model_beyond_the_hosted_limits_is_refused(tmp_path):
     """Limits are checked on load too, the lower latent of a hierarchical model included."""
     import torch
 
+    from vae_explorer.build import build_model
     from vae_explorer.checkpoint import save_checkpoint
     from vae_explorer.config import ModelConfig, RunInfo
     from vae_explorer.limits import HOSTED
-    from vae_explorer.model import build_model
     from vae_explorer.session import Workspace
 
     ws = Workspace.from_shipped(limits=HOSTED, device=torch.device("cpu"))
@@ -139,8 +140,13 @@ def test_an_uploaded_model_beyond_the_hosted_limits_is_refused(tmp_path):
         with pytest.raises(ValueError, match=pattern):
             ws.load(path)
     assert all(torch.equal(v, before[k]) for k, v in ws.model.state_dict().items())
-    ok = ModelConfig(input_shape=(1, 8, 8), arch="hierarchical", latent_dim=2, hidden_dim=16,
-                     bottom_latent_dim=HOSTED.max_latent)
+    ok = ModelConfig(
+        input_shape=(1, 8, 8),
+        arch="hierarchical",
+        latent_dim=2,
+        hidden_dim=16,
+        bottom_latent_dim=HOSTED.max_latent,
+    )
     ws.load(save_checkpoint(tmp_path / "ok.safetensors", build_model(ok), RunInfo(dataset="digits")))
     assert ws.model.config == ok
 

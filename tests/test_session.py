@@ -11,8 +11,8 @@ import torch
 from vae_explorer import session as session_mod
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.limits import Limits
+from vae_explorer.records import EpochRecord, StepRecord, StopRecord
 from vae_explorer.session import Workspace
-from vae_explorer.trainer import EpochRecord, StepRecord, StopRecord
 
 SMALL = ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=32)
 
@@ -100,27 +100,26 @@ def test_save_and_load_round_trip_with_training_state(ws, tmp_path):
     other.load(path)
     assert other.run.epoch == 1 and other.run.step == 23 and other._optimizer_state is not None
     x = ws.data.x_test[:4]
-    assert torch.equal(other.model.encode(x)[0], ws.model.encode(x)[0])
+    assert torch.equal(other.model.encode(x).mean, ws.model.encode(x).mean)
 
 
-def test_projection_is_cached_per_model_version(ws):
+def test_projection_is_cached_per_model_version(ws, monkeypatch):
+    from vae_explorer import reads
+
     calls = []
-    real = session_mod.project
+    real = reads.project
 
     def counting(*a, **kw):
         calls.append(1)
         return real(*a, **kw)
 
-    session_mod.project = counting
-    try:
-        p1, y1 = ws.projection("identity", 100)
-        p2, _ = ws.projection("identity", 100)
-        assert p1 is p2 and len(calls) == 1 and p1.coords.shape == (100, 2) and len(y1) == 100
-        ws.reset(SMALL, TrainConfig(epochs=1, batch_size=64), "digits")
-        ws.projection("identity", 100)
-        assert len(calls) == 2
-    finally:
-        session_mod.project = real
+    monkeypatch.setattr(reads, "project", counting)
+    p1, y1 = ws.projection("identity", 100)
+    p2, _ = ws.projection("identity", 100)
+    assert p1 is p2 and len(calls) == 1 and p1.coords.shape == (100, 2) and len(y1) == 100
+    ws.reset(SMALL, TrainConfig(epochs=1, batch_size=64), "digits")
+    ws.projection("identity", 100)
+    assert len(calls) == 2
 
 
 def test_limits_come_from_the_environment(monkeypatch):
@@ -177,9 +176,9 @@ def test_saving_right_after_a_load_keeps_the_optimizer_state(ws, tmp_path):
 def test_models_over_the_limits_or_from_unregistered_data_are_refused(ws, tmp_path):
     import dataclasses
 
+    from vae_explorer.build import build_model
     from vae_explorer.checkpoint import save_checkpoint
     from vae_explorer.config import RunInfo
-    from vae_explorer.model import build_model
 
     big = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=100, hidden_dim=16))
     save_checkpoint(tmp_path / "big.safetensors", big, RunInfo("digits"))
@@ -187,7 +186,7 @@ def test_models_over_the_limits_or_from_unregistered_data_are_refused(ws, tmp_pa
         ws.load(tmp_path / "big.safetensors")
     probe = tmp_path / "probe.safetensors"
     save_checkpoint(probe, build_model(SMALL), dataclasses.replace(RunInfo(), dataset="npz:/etc/passwd"))
-    with pytest.raises(ValueError, match="only digits"):
+    with pytest.raises(ValueError, match="only mnist-10k, digits"):
         ws.load(probe)
 
 
@@ -201,12 +200,13 @@ def test_a_rollback_removes_its_steps_from_the_plots(ws):
 
 def test_a_loaded_model_never_reuses_the_previous_models_map(ws, tmp_path):
     first, _ = ws.projection("pca", 200)
-    ws.clicks = [(np.zeros(2, dtype=np.float32), None)] * 2
+    before = ws.version
     from vae_explorer.checkpoint import shipped_checkpoints
 
     ws.load(shipped_checkpoints()["digits-conditional"])
     second, _ = ws.projection("pca", 200)
-    assert not np.allclose(first.coords, second.coords) and ws.clicks == []
+    # A new version: everything keyed by it (the map, the UI's remembered clicks) starts afresh.
+    assert not np.allclose(first.coords, second.coords) and ws.version > before
     with pytest.raises(ValueError, match="2 numbers per point"):
         ws.decode(np.zeros((2, 5), dtype=np.float32))
 

@@ -48,7 +48,10 @@ ANYTHING = st.one_of(
     st.sampled_from(["nan", "inf", "-1e999", "1e308", " 7 ", "0x10", "1_000", "３"]),
 )
 JSON = st.recursive(
-    st.none() | st.booleans() | st.floats() | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.floats()
+    | st.text(max_size=8)
     | st.integers(min_value=-FLOAT_RANGE_INT, max_value=FLOAT_RANGE_INT),
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
     max_leaves=8,
@@ -133,7 +136,9 @@ def test_model_config_is_valid_or_a_value_error(kwargs):
 
 
 @SETTINGS
-@given(st.one_of(JSON, st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(ModelConfig)]), JSON)))  # noqa: E501
+@given(
+    st.one_of(JSON, st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(ModelConfig)]), JSON))
+)
 def test_model_config_from_any_json_is_valid_or_a_value_error(data):
     c = _value_error(lambda: ModelConfig.from_dict(data))
     if c is not None:
@@ -180,7 +185,9 @@ def test_train_config_is_valid_or_a_value_error(kwargs):
 
 
 @SETTINGS
-@given(st.one_of(JSON, st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(TrainConfig)]), JSON)))  # noqa: E501
+@given(
+    st.one_of(JSON, st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(TrainConfig)]), JSON))
+)
 def test_train_config_from_any_json_is_valid_or_a_value_error(data):
     t = _value_error(lambda: TrainConfig.from_dict(data))
     if t is not None:
@@ -483,8 +490,14 @@ def test_any_npz_arrays_load_as_a_valid_dataset_or_a_value_error(npz_dir, arrays
 
 
 @FEW
-@given(st.one_of(st.binary(max_size=300), st.binary(max_size=300).map(lambda b: b"PK\x03\x04" + b),
-                 st.binary(max_size=300).map(lambda b: b"\x93NUMPY\x01\x00" + b), MUTATED))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=300).map(lambda b: b"PK\x03\x04" + b),
+        st.binary(max_size=300).map(lambda b: b"\x93NUMPY\x01\x00" + b),
+        MUTATED,
+    )
+)
 def test_any_file_content_loads_as_a_valid_dataset_or_a_value_error(npz_dir, data):
     path = npz_dir / "junk.npz"
     path.write_bytes(data)
@@ -494,14 +507,21 @@ def test_any_file_content_loads_as_a_valid_dataset_or_a_value_error(npz_dir, dat
 
 
 @FEW
-@given(st.integers(0, 10**6), st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
-                                       min_size=1, max_size=4))
+@given(
+    st.integers(0, 10**6),
+    st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4),
+)
 def test_a_damaged_npz_loads_as_a_valid_dataset_or_a_value_error(npz_dir, seed, edits):
     rng = np.random.default_rng(seed)
     buf = io.BytesIO()
     save = np.savez_compressed if seed % 2 else np.savez
-    save(buf, x_train=rng.integers(0, 256, (20, 6, 6), dtype=np.uint8), x_test=rng.random((5, 36)),
-         y_train=rng.integers(0, 3, 20), y_test=rng.integers(0, 3, 5))
+    save(
+        buf,
+        x_train=rng.integers(0, 256, (20, 6, 6), dtype=np.uint8),
+        x_test=rng.random((5, 36)),
+        y_train=rng.integers(0, 3, 20),
+        y_test=rng.integers(0, 3, 5),
+    )
     path = npz_dir / "damaged.npz"
     path.write_bytes(_mutate(buf.getvalue(), edits, None))
     ds = _value_error(lambda: load_npz(path))

@@ -1,14 +1,16 @@
 """VAE Explorer's model core: data, model, loss, training, diagnostics, latent space,
 generation and checkpoints. It never imports gradio (the UI lives in ``vae_explorer.ui``)."""
 
+from .build import build_model
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_checkpoints
 from .config import ModelConfig, RunInfo, TrainConfig
 from .data import ImageDataset, load_dataset
 from .evaluate import EvalResult, evaluate
 from .hierarchical import HierarchicalVAE
 from .loss import LossTerms, elbo_loss, iwae_nll, vae_loss
-from .model import VAE, LatentModel, VAEOutput, build_model
-from .trainer import EpochRecord, StepRecord, StopRecord, Trainer
+from .model import VAE, LatentModel, VAEOutput
+from .records import EpochRecord, StepRecord, StopRecord
+from .trainer import Trainer
 
 __version__ = "0.1.0"
 

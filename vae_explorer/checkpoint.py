@@ -19,7 +19,7 @@ import math
 import os
 import struct
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,9 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .config import ModelConfig, RunInfo, TrainConfig
-from .model import LatentModel, build_model
-from .trainer import EpochRecord
-
-EPOCH_FIELDS = {f.name for f in fields(EpochRecord)}
+from .build import build_model
+from .config import ModelConfig, RunInfo
+from .model import LatentModel
 
 FORMAT = "vae-explorer"
 FORMAT_VERSION = "1"
@@ -136,44 +134,6 @@ def _json_field(meta: dict[str, str], key: str, name: str) -> Any:
         raise ValueError(f"{name} has unreadable '{key}' metadata.") from None
 
 
-def _check_history(history: Any, latent_dim: int) -> None:
-    """Each record must be a whole EpochRecord with numbers where numbers go: plots and
-    diagnostics read them, and a crafted history must not crash them. (Values may be non-finite:
-    a prior gap can be infinite, and the plots show NaN as a gap.)"""
-    if not isinstance(history, list) or len(history) > 1_000_000:
-        raise ValueError("the training history must be a list of epoch records.")
-    for rec in history:
-        if isinstance(rec, dict) and "test_kl_levels" not in rec and "test_kl" in rec:
-            rec["test_kl_levels"] = [rec["test_kl"]]  # saved before hierarchical models existed
-        if isinstance(rec, dict) and "sharpness" not in rec:
-            rec["sharpness"] = float("nan")  # saved before sharpness was measured: unknown
-        if not isinstance(rec, dict) or set(rec) != EPOCH_FIELDS:
-            raise ValueError("a training-history record does not have the fields of an epoch record.")
-        for key, value in rec.items():
-            if key == "kl_per_dim":
-                ok = isinstance(value, list) and len(value) == latent_dim and all(_number(v) for v in value)
-            elif key == "test_kl_levels":
-                ok = isinstance(value, list) and len(value) <= 2 and all(_number(v) for v in value)
-            elif key == "collapsed":
-                ok = isinstance(value, bool)
-            elif key in ("epoch", "step", "active_units", "skipped_steps"):
-                ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
-            else:
-                ok = _number(value)
-            if not ok:
-                raise ValueError(f"a training-history record has an invalid {key!r}.")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
-        raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
-    return value
-
-
 def _expected(model: LatentModel) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
@@ -192,23 +152,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         )
     try:
         config = ModelConfig.from_dict(_json_field(meta, "model_config", name))
-        run_raw = _json_field(meta, "run", name)
-        if not isinstance(run_raw, dict):
-            raise ValueError("run metadata is not an object.")
-        train = TrainConfig.from_dict(run_raw.get("train", {}))
-        history = run_raw.get("history", [])
-        class_names = run_raw.get("class_names", [])
-        _check_history(history, config.latent_dim)
-        if not isinstance(class_names, list) or len(class_names) > config.num_classes + 1000:
-            raise ValueError("class_names must be a list.")
-        run = RunInfo(
-            dataset=str(run_raw.get("dataset", "")),
-            class_names=[str(c) for c in class_names],
-            train=train,
-            history=history,
-            step=_count(run_raw.get("step", 0), "step"),
-            epoch=_count(run_raw.get("epoch", 0), "epoch"),
-        )
+        run = RunInfo.from_dict(_json_field(meta, "run", name), config.latent_dim)
     except (ValueError, TypeError, OverflowError) as err:
         raise ValueError(f"{name} has invalid metadata: {err}") from None
     model = build_model(config)
@@ -302,19 +246,11 @@ def save_checkpoint(
                 moment = st[m].detach().to("cpu", torch.float32).contiguous().clone()
                 tensors[f"{OPTIM_PREFIX}{pname}.{m}"] = moment
             optim_steps[pname] = float(st["step"])
-    run_dict = {
-        "dataset": run.dataset,
-        "class_names": run.class_names,
-        "train": run.train.to_dict(),
-        "history": run.history,
-        "step": run.step,
-        "epoch": run.epoch,
-    }
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model_config": json.dumps(model.config.to_dict()),
-        "run": json.dumps(run_dict),
+        "run": json.dumps(run.to_dict()),
         "optim_steps": json.dumps(optim_steps),
         "metrics": json.dumps(metrics or {}),
         "session": json.dumps(session, allow_nan=False),

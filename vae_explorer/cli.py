@@ -13,13 +13,15 @@ from collections.abc import Sequence
 
 import torch
 
+from .build import build_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ARCHS, KL_SCHEDULES, LIKELIHOODS, ModelConfig, TrainConfig
 from .data import binarize, load_dataset
+from .device import configure_threads, select_device
 from .evaluate import evaluate
 from .generate import sample_prior, save_png, to_grid
-from .model import build_model, configure_threads, select_device
-from .trainer import TEST_BINARIZE_SEED, EpochRecord, StepRecord, StopRecord, Trainer
+from .records import EpochRecord, StepRecord, StopRecord
+from .trainer import TEST_BINARIZE_SEED, Trainer
 
 
 class UsageError(Exception):
@@ -36,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a VAE and save it as .safetensors")
-    t.add_argument("--dataset", default="digits", help="digits|mnist|fashion-mnist|kmnist|npz:PATH")
+    t.add_argument(
+        "--dataset", default="mnist-10k", help="mnist-10k|digits|mnist|fashion-mnist|kmnist|npz:PATH"
+    )
     t.add_argument("--arch", choices=ARCHS, default="mlp", help="hierarchical: two levels z2 -> z1 -> x")
     t.add_argument("--latent-dim", type=int, default=20, help="size of z (hierarchical: of the top z2)")
     t.add_argument("--bottom-latent-dim", type=int, default=16, help="hierarchical: size of z1")
@@ -182,7 +186,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         trainer.model,
         trainer.run_info(),
         trainer.optimizer,
-        metrics=trainer.history[-1] if trainer.history else {},
+        metrics=trainer.history[-1].to_dict() if trainer.history else {},
     )
     if not a.json:
         print(f"saved {a.out}")

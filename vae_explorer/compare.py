@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from .build import build_model
 from .checkpoint import load_checkpoint, shipped_checkpoints
 from .config import ModelConfig, TrainConfig
 from .data import ImageDataset, load_dataset
@@ -27,7 +29,8 @@ from .diagnostics import aggregate_prior_gap
 from .evaluate import encode_all
 from .generate import decode_z, interpolate, reconstruct
 from .latent import default_projection, embed, project
-from .model import LatentModel, build_model
+from .model import LatentModel
+from .records import EpochRecord, StepRecord, StopRecord
 from .trainer import Trainer
 
 CONFIDENCE = 0.9  # a decode is "recognised" when the classifier's top class probability exceeds this
@@ -35,7 +38,11 @@ PRIOR_SAMPLES = 500  # seeded z ~ N(0, I) decoded per model for the figures
 CLASSIFIER_IMAGES = 10_000  # training images the classifier sees at most (a seeded subset)
 TEST_IMAGES = 2000  # test images encoded for the gap, the map and the reconstructions
 # The shipped twins per data set: (autoencoder, VAE), same size, data, seed and training.
-SHIPPED_PAIRS: dict[str, tuple[str, str]] = {"digits": ("digits-ae-2d", "digits-2d")}
+SHIPPED_PAIRS: dict[str, tuple[str, str]] = {
+    "mnist-10k": ("mnist-ae-2d", "mnist-2d"),
+    "digits": ("digits-ae-2d", "digits-2d"),
+}
+DEFAULT_PAIR = "mnist-10k"
 
 
 @dataclass
@@ -63,7 +70,8 @@ def _data_key(data: ImageDataset) -> tuple:
 
 
 def classifier_for(data: ImageDataset, seed: int = 0) -> SimpleClassifier:
-    """The data set's classifier, fitted once per process (about a second for the digits)."""
+    """The data set's classifier, fitted once per process (about a second for the digits, 6 s
+    for mnist-10k)."""
     if not data.has_labels:
         raise ValueError(f"{data.name} has no labels, so no classifier can judge its images.")
     key = (*_data_key(data), seed)
@@ -159,11 +167,11 @@ def measure(
     _check_model(model, data)
     clf = classifier_for(data)
     x = data.x_test[:TEST_IMAGES]  # (M, C, H, W)
-    mu, logvar = encode_all(model, x)  # (M, D) each
+    q = encode_all(model, x)  # (M, D)
     samples = decode_z(model, prior_z(model.latent_dim, n, seed))  # (n, C, H, W)
     return ModelFigures(
         kind="autoencoder" if model.config.autoencoder else "VAE",
-        prior_gap=aggregate_prior_gap(mu, logvar),
+        prior_gap=aggregate_prior_gap(q.mean, q.logvar),
         prior=judge(clf, samples, threshold),
         recon=judge(clf, reconstruct(model, x), threshold),
     )
@@ -207,7 +215,7 @@ class ModelPair:
     source: str  # where they come from, for the user ("shipped ...", "trained now ...")
 
 
-def load_shipped_pair(dataset: str = "digits") -> ModelPair:
+def load_shipped_pair(dataset: str = DEFAULT_PAIR) -> ModelPair:
     """The shipped autoencoder and VAE twins of a data set."""
     if dataset not in SHIPPED_PAIRS:
         raise ValueError(f"there is a shipped pair for {', '.join(SHIPPED_PAIRS)} only, not {dataset!r}.")
@@ -238,6 +246,31 @@ def twin_trainers(
 
 
 @dataclass
+class TwinRecord:
+    """Progress of ``train_twins``: which of the pair is training, and its trainer's record."""
+
+    kind: str  # "autoencoder" or "VAE"
+    record: StepRecord | EpochRecord  # the record that trainer yielded
+
+
+def train_twins(
+    data: ImageDataset, latent_dim: int, hidden_dim: int, train: TrainConfig
+) -> Iterator[TwinRecord | ModelPair]:
+    """Train the autoencoder, then the VAE (``twin_trainers``): yields their records, then the
+    trained pair. A run that stops early (non-finite losses) is a ValueError saying which."""
+    ae, vae = twin_trainers(data, latent_dim, hidden_dim, train)
+    for kind, trainer in (("autoencoder", ae), ("VAE", vae)):
+        for rec in trainer.run():
+            if isinstance(rec, StopRecord):
+                raise ValueError(f"the {kind} stopped: {rec.reason}")
+            yield TwinRecord(kind, rec)
+    source = (
+        f"Trained now: latent {latent_dim}, hidden {hidden_dim}, {train.epochs} epochs, seed {train.seed}"
+    )
+    yield ModelPair(ae.model, vae.model, data, source)
+
+
+@dataclass
 class LatentMap:
     """Where the test codes and the prior samples land on a 2-D map of one model's latent."""
 
@@ -252,7 +285,7 @@ def latent_map(model: LatentModel, data: ImageDataset, z: torch.Tensor, n: int =
     """The map of the test codes (up to n) with the prior samples z (S, D) placed on it. PCA is
     an orthonormal projection, so the prior's 1σ and 2σ circles keep their radii 1 and 2."""
     x, y = data.x_test[:n], data.y_test[:n]
-    mu, _ = encode_all(model, x)  # (M, D)
+    mu = encode_all(model, x).mean  # (M, D)
     proj = project(mu, default_projection(model.latent_dim))
     origin = embed(proj, np.zeros((1, model.latent_dim), dtype=np.float32))[0]  # (2,)
     return LatentMap(proj.method, proj.coords, y.numpy(), origin, embed(proj, z.numpy()))
@@ -262,7 +295,7 @@ def interpolate_between(
     model: LatentModel, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 9
 ) -> torch.Tensor:
     """Decodes along the straight line from μ(x_a) to μ(x_b); x_a, x_b (1, C, H, W) → (steps, C, H, W)."""
-    mu, _ = encode_all(model, torch.cat([x_a, x_b]))  # (2, D)
+    mu = encode_all(model, torch.cat([x_a, x_b])).mean  # (2, D)
     return decode_z(model, interpolate(mu[0], mu[1], steps, "linear"))
 
 

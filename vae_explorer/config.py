@@ -12,6 +12,8 @@ import reprlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .records import EpochRecord, history_from_dicts
+
 ARCHS = ("mlp", "conv", "hierarchical")
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("fixed", "learned")
@@ -212,15 +214,49 @@ class TrainConfig:
 class RunInfo:
     """What a checkpoint records beside its weights."""
 
-    # Registry name of the data set the model was trained on ("digits", "npz:...", ...).
-    dataset: str = "digits"
+    # Registry name of the data set the model was trained on ("mnist-10k", "npz:...", ...).
+    dataset: str = "mnist-10k"
     # Class names, index = label.
     class_names: list[str] = field(default_factory=list)
     # The training configuration of the last run.
     train: TrainConfig = field(default_factory=TrainConfig)
-    # One dict per finished epoch (the trainer's epoch records).
-    history: list[dict[str, Any]] = field(default_factory=list)
+    # One record per finished epoch, oldest first.
+    history: list[EpochRecord] = field(default_factory=list)
     # Optimiser steps taken so far (the model version).
     step: int = 0
     # Epochs finished so far.
     epoch: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "class_names": list(self.class_names),
+            "train": self.train.to_dict(),
+            "history": [r.to_dict() for r in self.history],
+            "step": self.step,
+            "epoch": self.epoch,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, latent_dim: int | None = None) -> RunInfo:
+        """From a checkpoint's JSON, every part checked (``latent_dim``: the model's, which each
+        record's per-dimension KL must match)."""
+        if not isinstance(data, dict):
+            raise ValueError("run metadata is not an object.")
+        class_names = data.get("class_names", [])
+        if not isinstance(class_names, list) or len(class_names) > MAX_CLASSES + 1000:
+            raise ValueError("class_names must be a list.")
+        return cls(
+            dataset=str(data.get("dataset", "")),
+            class_names=[str(c) for c in class_names],
+            train=TrainConfig.from_dict(data.get("train", {})),
+            history=history_from_dicts(data.get("history", []), latent_dim),
+            step=_check_count("step", data.get("step", 0)),
+            epoch=_check_count("epoch", data.get("epoch", 0)),
+        )
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise ValueError(f"{name} must be a whole number of at least 0, got {reprlib.repr(value)}.")
+    return value

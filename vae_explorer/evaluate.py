@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .diagnostics import Diagnosis, diagnose, sharpness
-from .loss import iwae_nll, kl_normal, recon_nll
-from .model import LatentModel
+from .distributions import DiagonalGaussian
+from .loss import iwae_nll, recon_nll
+from .model import LatentModel, evaluating
 
 SHARPNESS_IMAGES = 512  # reconstructions measured for sharpness (the first of the set)
 
@@ -34,25 +35,19 @@ class EvalResult:
         return d
 
 
-@torch.no_grad()
 def encode_all(
     model: LatentModel, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """mu, logvar (N, D) of a whole data set, in eval mode (the mode is restored)."""
-    was_training = model.training
-    model.eval()
+) -> DiagonalGaussian:
+    """q(z|x) of a whole data set (N, D), on the CPU, computed in eval mode a batch at a time."""
     device = model.x_logvar.device
-    mus, logvars = [], []
-    try:
+    parts = []
+    with evaluating(model):
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
             yb = None if y is None else y[i : i + batch_size].to(device)
-            mu, logvar = model.encode(xb, yb)
-            mus.append(mu.cpu())
-            logvars.append(logvar.cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(mus), torch.cat(logvars)
+            parts.append(model.encode(xb, yb).to("cpu"))
+    mean, logvar = torch.cat([q.mean for q in parts]), torch.cat([q.logvar for q in parts])
+    return DiagonalGaussian(mean, logvar, parts[0].deterministic if parts else False)
 
 
 @torch.no_grad()
@@ -72,8 +67,6 @@ def evaluate(
         raise ValueError(f"iwae_k must be 0 (off) or a positive number of samples, got {iwae_k}.")
     if not model.config.conditional:
         y = None
-    was_training = model.training
-    model.eval()
     device = model.x_logvar.device
     gen = torch.Generator(device=device).manual_seed(seed)
     rec_sum = 0.0
@@ -81,28 +74,25 @@ def evaluate(
     kl_level_sums: list[float] | None = None  # one running sum per level
     iwae_sum = 0.0
     mus, logvars = [], []
-    try:
+    with evaluating(model):
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
             yb = None if y is None else y[i : i + batch_size].to(device)
             out = model(xb, yb, gen)  # z sampled at every level
-            mu, logvar = out.mu, out.logvar
             rec_sum += float(recon_nll(xb, out.recon, model.likelihood, model.x_logvar).sum())
-            kls = [kl_normal(lv.mu, lv.logvar, lv.prior_mu, lv.prior_logvar) for lv in out.levels]
+            kls = [lv.q.kl(lv.p) for lv in out.levels]  # (B, D_l) each, closed form
             if kl_level_sums is None:
                 kl_level_sums = [0.0] * len(kls)
             kl_level_sums = [a + float(b.sum()) for a, b in zip(kl_level_sums, kls, strict=True)]
             if out.levels:  # an autoencoder pays no KL: its per-dimension KL stays 0
-                kl_dims_sum += kl_normal(mu, logvar).sum(dim=0).double().cpu()
+                kl_dims_sum += out.q.kl().sum(dim=0).double().cpu()
             if iwae_k:
                 iwae_sum += float(iwae_nll(model, xb, yb, iwae_k, gen).sum())
-            mus.append(mu.cpu())
-            logvars.append(logvar.cpu())
+            mus.append(out.q.mean.cpu())
+            logvars.append(out.q.logvar.cpu())
         xs = x[:SHARPNESS_IMAGES].to(device)
         ys = None if y is None else y[:SHARPNESS_IMAGES].to(device)
         sharp = sharpness(xs, model.mean_image(model.reconstruct(xs, ys)))
-    finally:
-        model.train(was_training)
     n = len(x)
     kl_dims = (kl_dims_sum / n).float()
     kl_levels = [v / n for v in kl_level_sums or []]

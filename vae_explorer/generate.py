@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .model import LatentModel
+from .model import LatentModel, evaluating
 
 MAX_IMAGES = 4096  # more decodes than this in one call is a mistake, not a request
 
@@ -45,14 +45,10 @@ def decode_z(model: LatentModel, z: torch.Tensor, y: torch.Tensor | None = None)
         raise ValueError(f"z must have shape (N, {model.latent_dim}), got {tuple(z.shape)}.")
     if not torch.isfinite(z).all():
         raise ValueError("z must be finite numbers.")
-    was_training = model.training
-    model.eval()
-    try:
-        device = model.x_logvar.device
-        yy = None if y is None else torch.as_tensor(y).to(device)
+    device = model.x_logvar.device
+    yy = None if y is None else torch.as_tensor(y).to(device)
+    with evaluating(model):
         return model.mean_image(model.decode(z.to(device), yy)).cpu()
-    finally:
-        model.train(was_training)
 
 
 def sample_prior(
@@ -74,15 +70,11 @@ def reconstruct(
     """Reconstructions of x (N, C, H, W) through the posterior means, or a sample when seeded."""
     if not model.config.conditional:
         y = None
-    was_training = model.training
-    model.eval()
-    try:
-        device = model.x_logvar.device
-        yy = None if y is None else y.to(device)
-        gen = None if seed is None else torch.Generator(device=device).manual_seed(seed)
+    device = model.x_logvar.device
+    yy = None if y is None else y.to(device)
+    gen = None if seed is None else torch.Generator(device=device).manual_seed(seed)
+    with evaluating(model):
         return model.mean_image(model.reconstruct(x.to(device), yy, gen)).cpu()
-    finally:
-        model.train(was_training)
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -105,15 +97,35 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 8, method: str = "linear") -> torch.Tensor:
     """``steps`` points from z0 to z1 (both included). (D,), (D,) → (steps, D)."""
     _check_count(steps, "steps")
+    return path(z0, z1, torch.linspace(0.0, 1.0, steps), method)
+
+
+def path(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor, method: str = "linear") -> torch.Tensor:
+    """The points at fractions t (K,) ∈ [0, 1] of the way from z0 to z1, linear or slerp.
+    (D,), (D,) → (K, D)."""
     z0, z1 = torch.as_tensor(z0, dtype=torch.float32), torch.as_tensor(z1, dtype=torch.float32)
     if z0.shape != z1.shape or z0.dim() != 1:
         raise ValueError("both endpoints must be latent vectors of the same size.")
-    t = torch.linspace(0.0, 1.0, steps)
+    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
     if method == "linear":
         return torch.lerp(z0, z1, t[:, None])
     if method == "slerp":
         return slerp(z0, z1, t)
     raise ValueError(f"interpolation must be linear or slerp, got {method!r}.")
+
+
+def path_labels(
+    label_a: int | None, label_b: int | None, t: torch.Tensor, num_classes: int, blend: bool
+) -> int | torch.Tensor | None:
+    """What a conditional model decodes a path with: A's label held, or (``blend``) soft labels
+    that move from A's one-hot to B's along t, (K, num_classes). None when there is no label."""
+    if label_a is None:
+        return None
+    if not blend or label_b is None or label_a == label_b:
+        return label_a
+    eye = torch.eye(num_classes)
+    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1, 1)
+    return (1 - t) * eye[label_a] + t * eye[label_b]
 
 
 def traverse(z: torch.Tensor, dim: int, lo: float = -3.0, hi: float = 3.0, steps: int = 9) -> torch.Tensor:
@@ -136,6 +148,21 @@ def to_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> np.ndarray
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H', W')
     arr = (grid.mul(255).round().to(torch.uint8)).permute(1, 2, 0).numpy()
     return arr[..., 0] if images.shape[1] == 1 else arr
+
+
+def sprite_sheet(images: torch.Tensor, cols: int = 50) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] → one uint8 sheet of the N images, row-major, ``cols`` per row and
+    no gaps, so image i sits at ((i // cols)·H, (i % cols)·W): the map's hover thumbnails.
+    (rows·H, cols·W) for grey, (rows·H, cols·W, 3) for colour; unused tiles are black."""
+    n, c, h, w = images.shape
+    if n == 0 or cols < 1:
+        raise ValueError("a sprite sheet needs at least one image and one column.")
+    rows = -(-n // cols)
+    sheet = torch.zeros((rows * cols, c, h, w))
+    sheet[:n] = images.clamp(0, 1)
+    sheet = sheet.reshape(rows, cols, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, c)
+    arr = sheet.mul(255).round().to(torch.uint8).numpy()
+    return arr[..., 0] if c == 1 else arr
 
 
 def save_png(array: np.ndarray, path: str | os.PathLike, scale: int = 1) -> None:

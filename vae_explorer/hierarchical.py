@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .distributions import DiagonalGaussian
+from .loss import levels_log_weights
 from .model import LatentLevel, LatentModel, VAEOutput
 
 
@@ -46,15 +48,13 @@ class HierarchicalVAE(LatentModel):
     def _features(self, x: torch.Tensor, y1h: torch.Tensor | None) -> torch.Tensor:
         return self.trunk(self._cat(x.reshape(x.shape[0], -1), y1h))
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z₂|x[,y]) → (mu, logvar), each (B, D₂): the top level, the one on the map."""
-        return self._split(self.q_top(self._features(x, self._one_hot(y, x.shape[0]))))
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z₂|x[,y]), (B, D₂): the top level, the one on the map."""
+        return self._gaussian(self.q_top(self._features(x, self._one_hot(y, x.shape[0]))))
 
-    def prior_bottom(
-        self, z_top: torch.Tensor, y1h: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """p(z₁|z₂[,y]) → (mean, logvar), each (B, D₁)."""
-        return self._split(self.p_bottom(self._cat(z_top, y1h)))
+    def prior_bottom(self, z_top: torch.Tensor, y1h: torch.Tensor | None) -> DiagonalGaussian:
+        """p(z₁|z₂[,y]), (B, D₁)."""
+        return self._gaussian(self.p_bottom(self._cat(z_top, y1h)))
 
     def _decode_bottom(self, z1: torch.Tensor, y1h: torch.Tensor | None) -> torch.Tensor:
         return self.decoder(self._cat(z1, y1h)).reshape(z1.shape[0], *self.config.input_shape)
@@ -62,21 +62,19 @@ class HierarchicalVAE(LatentModel):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z₂ (B, D₂) → p(x|z₁) parameters (B, C, H, W) at z₁ = the mean of p(z₁|z₂)."""
         y1h = self._one_hot(y, z.shape[0])
-        z1, _ = self.prior_bottom(z, y1h)
-        return self._decode_bottom(z1, y1h)
+        return self._decode_bottom(self.prior_bottom(z, y1h).mode(), y1h)
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> VAEOutput:
         y1h = self._one_hot(y, x.shape[0])
         feats = self._features(x, y1h)  # (B, H)
-        mu2, lv2 = self._split(self.q_top(feats))
-        z2 = self.reparameterize(mu2, lv2, generator)  # ε for z₂ first, then for z₁
-        mu1, lv1 = self._split(self.q_bottom(torch.cat([feats, z2], dim=1)))
-        z1 = self.reparameterize(mu1, lv1, generator)
-        pm1, plv1 = self.prior_bottom(z2, y1h)
-        levels = [LatentLevel(z1, mu1, lv1, pm1, plv1), LatentLevel(z2, mu2, lv2)]
-        return VAEOutput(self._decode_bottom(z1, y1h), mu2, lv2, z2, levels)
+        q2 = self._gaussian(self.q_top(feats))
+        z2 = q2.sample(generator)  # ε for z₂ first, then for z₁
+        q1 = self._gaussian(self.q_bottom(torch.cat([feats, z2], dim=1)))
+        z1 = q1.sample(generator)
+        levels = [LatentLevel(z1, q1, self.prior_bottom(z2, y1h)), LatentLevel(z2, q2)]
+        return VAEOutput(self._decode_bottom(z1, y1h), q2, z2, levels)
 
     def reconstruct(
         self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -86,6 +84,17 @@ class HierarchicalVAE(LatentModel):
             return self.forward(x, y, generator).recon
         y1h = self._one_hot(y, x.shape[0])
         feats = self._features(x, y1h)
-        mu2, _ = self._split(self.q_top(feats))
-        mu1, _ = self._split(self.q_bottom(torch.cat([feats, mu2], dim=1)))
-        return self._decode_bottom(mu1, y1h)
+        z2 = self._gaussian(self.q_top(feats)).mode()
+        z1 = self._gaussian(self.q_bottom(torch.cat([feats, z2], dim=1))).mode()
+        return self._decode_bottom(z1, y1h)
+
+    def log_importance_weights(
+        self, x: torch.Tensor, y: torch.Tensor | None, k: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """log w for k joint samples of both levels, drawn by the model's own forward pass on x
+        repeated k times (sample-major), (k, B): see loss.levels_log_weights."""
+        b = x.shape[0]
+        xf = x.repeat(k, *([1] * (x.dim() - 1)))  # (k·B, C, H, W)
+        yf = None if y is None else (y.repeat(k, 1) if y.dim() == 2 else y.repeat(k))
+        out = self.forward(xf, yf, generator)
+        return levels_log_weights(xf, out, self.likelihood, self.x_logvar).reshape(k, b)

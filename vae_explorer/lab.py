@@ -1,6 +1,6 @@
-"""The failure-mode lab: seeded presets that reproduce a classic VAE failure and its fix, each
-small enough to train in seconds on 2 CPU cores, with a detector that reads the same numbers
-the Train tab shows (so the lab and the diagnostics agree).
+"""The failure-mode lab: seeded presets that reproduce a classic VAE failure and its fix on 28×28
+MNIST (mnist-10k), each small enough to train in seconds on 2 CPU cores, with a detector that
+reads the same numbers the Train tab shows (so the lab and the diagnostics agree).
 
     failure run  --detector-->  fires          fix run  --detector-->  quiet
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .config import TrainConfig
 from .diagnostics import BLUR_SHARPNESS, COLLAPSE_KL, HOLES_GAP_PER_DIM
+from .records import EpochRecord
 
 
 @dataclass(frozen=True)
@@ -32,40 +33,42 @@ class Preset:
     fix: str  # what changes in the fix run, and why it works
     failure: Run
     repaired: Run
-    detect: Callable[[list[dict], bool], bool] = field(repr=False)  # (history, rolled_back) → fired
+    detect: Callable[[list[EpochRecord], bool], bool] = field(repr=False)  # (history, rolled back) → fired
 
 
-def collapsed(history: list[dict], rolled_back: bool) -> bool:
+def collapsed(history: list[EpochRecord], rolled_back: bool) -> bool:
     """Posterior collapse: the test KL is ~0 or no latent unit is active."""
     if not history:
         return False
     last = history[-1]
-    return last["test_kl"] < COLLAPSE_KL or last["active_units"] == 0
+    return last.test_kl < COLLAPSE_KL or last.active_units == 0
 
 
-def prior_holes(history: list[dict], rolled_back: bool) -> bool:
+def prior_holes(history: list[EpochRecord], rolled_back: bool) -> bool:
     """The codes occupy a region the prior does not match: samples from N(0, I) land in holes."""
     if not history:
         return False
     last = history[-1]
-    return last["prior_gap"] > HOLES_GAP_PER_DIM * len(last["kl_per_dim"])
+    return last.prior_gap > HOLES_GAP_PER_DIM * len(last.kl_per_dim)
 
 
-def blurry(history: list[dict], rolled_back: bool) -> bool:
+def blurry(history: list[EpochRecord], rolled_back: bool) -> bool:
     """Blurry reconstructions: they keep too little of the inputs' edge energy."""
     if not history:
         return False
-    sharp = history[-1].get("sharpness", float("nan"))
+    sharp = history[-1].sharpness
     return sharp == sharp and sharp < BLUR_SHARPNESS  # NaN (unknown) is not a verdict
 
 
-def non_finite(history: list[dict], rolled_back: bool) -> bool:
+def non_finite(history: list[EpochRecord], rolled_back: bool) -> bool:
     """NaN losses: steps were skipped as non-finite, or the weights had to be rolled back."""
-    return rolled_back or any(h.get("skipped_steps", 0) for h in history)
+    return rolled_back or any(h.skipped_steps for h in history)
 
 
-_DIGITS_10D = {"arch": "mlp", "latent_dim": 10, "hidden_dim": 256}
-_DIGITS_8D = {"arch": "mlp", "latent_dim": 8, "hidden_dim": 256}
+# 28×28 MNIST (mnist-10k) with a small MLP: each run takes seconds on 2 CPU cores.
+DATA = "mnist-10k"
+_MLP_10D = {"arch": "mlp", "latent_dim": 10, "hidden_dim": 256}
+_MLP_8D = {"arch": "mlp", "latent_dim": 8, "hidden_dim": 256}
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -74,18 +77,18 @@ PRESETS: dict[str, Preset] = {
             "collapse",
             "Posterior collapse",
             "The KL falls to about 0, every latent dimension is inactive, and every reconstruction "
-            "looks like the average digit.",
-            "With a large β from the first step, encoding anything costs more than it saves: the "
-            "encoder learns q(z|x) = p(z) and the decoder learns to ignore z.",
-            "KL annealing (β rises from 0 over 10 epochs) lets the decoder learn to use z before "
-            "the KL term bites, and free bits (0.5 nats per dimension) stop the KL of each "
-            "dimension from being pushed below that.",
-            Run("digits", _DIGITS_10D, TrainConfig(epochs=20, batch_size=64, beta=8.0)),
+            "is the same average digit, whatever the input.",
+            "With a large β (30) from the first step, encoding anything costs more than it saves: "
+            "the encoder learns q(z|x) = p(z) and the decoder learns to ignore z.",
+            "KL annealing (β rises from 0 over 3 epochs) lets the decoder learn to use z before "
+            "the KL term bites, and free bits (1 nat per dimension) stop the KL of each "
+            "dimension from being pushed below that: every reconstruction is its own digit again.",
+            Run(DATA, _MLP_10D, TrainConfig(epochs=6, batch_size=128, beta=30.0)),
             Run(
-                "digits",
-                _DIGITS_10D,
+                DATA,
+                _MLP_10D,
                 TrainConfig(
-                    epochs=20, batch_size=64, beta=8.0, kl_schedule="linear", warmup_epochs=10, free_bits=0.5
+                    epochs=6, batch_size=128, beta=30.0, kl_schedule="linear", warmup_epochs=3, free_bits=1.0
                 ),
             ),
             collapsed,
@@ -93,56 +96,60 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "holes",
             "Poor samples (prior holes)",
-            "Reconstructions are sharp, but samples from the prior look like no digit.",
-            "With a tiny β the KL term hardly matters, so the codes spread out and cluster as "
+            "Reconstructions are sharp, but samples from the prior are faint smudges that look like "
+            "no digit.",
+            "With a tiny β (0.05) the KL term hardly matters, so the codes spread out and cluster as "
             "reconstruction likes: their aggregate no longer matches N(0, I), and prior samples "
             "fall in regions no training image maps to.",
             "β = 1 (the true ELBO) pulls the aggregate posterior towards the prior: slightly "
             "blurrier reconstructions, but samples from the prior decode to digits.",
-            Run("digits", _DIGITS_8D, TrainConfig(epochs=30, batch_size=64, beta=0.05)),
-            Run("digits", _DIGITS_8D, TrainConfig(epochs=30, batch_size=64, beta=1.0)),
+            Run(DATA, _MLP_8D, TrainConfig(epochs=6, batch_size=128, beta=0.05)),
+            Run(DATA, _MLP_8D, TrainConfig(epochs=6, batch_size=128, beta=1.0)),
             prior_holes,
         ),
         Preset(
             "blurry",
             "Blurry reconstructions",
-            "Every reconstruction is a soft, grey smudge of the right rough shape: edges are gone, "
-            "and the sharpness figure (edge energy kept) is low.",
-            "With a Gaussian likelihood, −log p(x|z) = (x − x̂)²/(2σ²) per pixel: at σ = 0.7 a "
-            "pixel wrong by 0.5 costs only 0.26 nats, less than encoding the detail would cost "
-            "in KL. So the code carries under a nat, many digits share each code, and the "
+            "Every reconstruction is a soft, grey smudge of the right rough shape: the strokes' "
+            "edges are gone, and the sharpness figure (edge energy kept) is low.",
+            "With a Gaussian likelihood, −log p(x|z) = (x − x̂)²/(2σ²) per pixel: at σ = 1.5 a "
+            "pixel wrong by 0.5 costs only 0.06 nats, less than encoding the detail would cost "
+            "in KL. So the code carries about a nat, many digits share each code, and the "
             "per-pixel decoder outputs their mean — a blur (the mean-squared-error VAE's classic "
             "look).",
-            "σ = 0.1 makes each pixel error 49 times as costly: detail is now worth encoding, the "
+            "σ = 0.1 makes each pixel error 225 times as costly: detail is now worth encoding, the "
             "code carries far more nats, fewer images share a code, and their mean is sharp. "
             "(More latent dimensions, a lower β or a stronger decoder act the same way.)",
             Run(
-                "digits",
-                {**_DIGITS_8D, "likelihood": "gaussian", "gaussian_std": 0.7},
-                TrainConfig(epochs=20, batch_size=64),
+                DATA,
+                {**_MLP_8D, "likelihood": "gaussian", "gaussian_std": 1.5},
+                TrainConfig(epochs=6, batch_size=128),
             ),
             Run(
-                "digits",
-                {**_DIGITS_8D, "likelihood": "gaussian", "gaussian_std": 0.1},
-                TrainConfig(epochs=20, batch_size=64),
+                DATA,
+                {**_MLP_8D, "likelihood": "gaussian", "gaussian_std": 0.1},
+                TrainConfig(epochs=6, batch_size=128),
             ),
             blurry,
         ),
         Preset(
             "nan",
             "NaN losses",
-            "After a few steps the loss becomes NaN: the steps are skipped and the weights are rolled back.",
-            "A high learning rate with no gradient clipping throws the encoder's log-variance to "
-            "huge values; with no clamp exp(log σ²) overflows, and NaN spreads through the "
-            "gradients.",
-            "Clamping log σ² to [−10, 10] and clipping the gradient norm to 1 keep every step "
-            "finite at the same learning rate.",
+            "Within the first steps the loss becomes NaN: the steps are skipped and the weights are "
+            "rolled back.",
+            "A learning rate of 0.5 with no gradient clipping throws the encoder's log-variance to "
+            "huge values within a few steps; with no clamp exp(log σ²) overflows, and NaN spreads "
+            "through the gradients.",
+            "A learning rate Adam can follow (0.01), with log σ² clamped to [−10, 10] and the "
+            "gradient norm clipped to 1 as guards, keeps every step finite and the model learns. "
+            "(The guards alone keep the numbers finite at 0.5, but the network's units die: the "
+            "cure for the instability is the learning rate.)",
             Run(
-                "digits",
-                {**_DIGITS_8D, "clamp_logvar": False},
-                TrainConfig(epochs=5, batch_size=64, lr=0.2, grad_clip=0.0),
+                DATA,
+                {**_MLP_8D, "clamp_logvar": False},
+                TrainConfig(epochs=3, batch_size=64, lr=0.5, grad_clip=0.0),
             ),
-            Run("digits", _DIGITS_8D, TrainConfig(epochs=5, batch_size=64, lr=0.2, grad_clip=1.0)),
+            Run(DATA, _MLP_8D, TrainConfig(epochs=3, batch_size=64, lr=0.01, grad_clip=1.0)),
             non_finite,
         ),
     )

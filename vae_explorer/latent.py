@@ -126,6 +126,14 @@ def grid_points(extent: tuple[float, float, float, float], n: int) -> np.ndarray
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
+def nearest_labels(projection: Projection, labels: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The label of the mapped point nearest to each of ``points`` (P, 2) on the map, (P,): the
+    class a conditional model decodes a click with — the colour the student sees there."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    d2 = ((pts[:, None, :] - projection.coords[None, :, :].astype(np.float64)) ** 2).sum(-1)  # (P, N)
+    return np.asarray(labels)[d2.argmin(axis=1)]
+
+
 def embed(projection: Projection, mu: np.ndarray) -> np.ndarray:
     """Where new latent means (M, D) land on an existing map → (M, 2). Exact for identity and
     PCA; for t-SNE (which cannot place new points) the inverse-distance-weighted mean of the

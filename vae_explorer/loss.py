@@ -17,15 +17,17 @@ above gives it: ``elbo_loss`` sums them, ``vae_loss`` is its one-level case.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from .model import VAEOutput
+from .distributions import LOG_2PI, DiagonalGaussian, kl_normal, kl_per_dim, log_standard_normal
+from .outputs import VAEOutput
 
-LOG_2PI = math.log(2.0 * math.pi)
+__all__ = ["LOG_2PI", "LossTerms", "elbo_loss", "iwae_nll", "kl_normal", "kl_per_dim", "recon_nll"]
 
 
 @dataclass
@@ -39,30 +41,6 @@ class LossTerms:
     beta: float  # the β this batch was weighted with
     # () true KL of each level, bottom first (one entry for a one-level VAE); detached
     kl_levels: list[torch.Tensor] = field(default_factory=list)
-
-
-def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Closed-form KL(N(mu, σ²) || N(0, 1)) for each dimension. (B, D) → (B, D).
-    Written with expm1: e^lv − 1 − lv cancels badly in float32 near lv = 0 and could go negative."""
-    return 0.5 * (mu.pow(2) + torch.expm1(logvar) - logvar)
-
-
-def kl_normal(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    prior_mu: torch.Tensor | None = None,
-    prior_logvar: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Closed-form KL(N(mu, σ²) || N(m_p, σ_p²)) per dimension, (B, D) → (B, D):
-
-        KL_d = ½ (σ²/σ_p² − 1 − log(σ²/σ_p²) + (mu − m_p)²/σ_p²),
-
-    with r = log σ² − log σ_p² written through expm1 (as in ``kl_per_dim``). A missing prior
-    is N(0, I), and then this is exactly ``kl_per_dim``."""
-    if prior_mu is None or prior_logvar is None:
-        return kl_per_dim(mu, logvar)
-    r = logvar - prior_logvar
-    return 0.5 * (torch.expm1(r) - r + (mu - prior_mu).pow(2) * torch.exp(-prior_logvar))
 
 
 def recon_nll(
@@ -128,16 +106,16 @@ def elbo_loss(
     rec = _recon_mean(x, out.recon, likelihood, x_logvar)
     if not out.levels:  # an autoencoder: reconstruction only
         zero = rec.new_zeros(())
-        return LossTerms(rec, rec, zero, rec.new_zeros(out.mu.shape[1]), beta, [])
+        return LossTerms(rec, rec, zero, rec.new_zeros(out.q.mean.shape[1]), beta, [])
     kl_true = kl_obj = 0.0
     kl_levels = []
     for level in out.levels:
-        dims = kl_normal(level.mu, level.logvar, level.prior_mu, level.prior_logvar)  # (B, D_l)
+        dims = level.q.kl(level.p)  # (B, D_l), closed form
         level_kl = dims.sum(dim=1).mean()
         kl_true = kl_true + level_kl
         kl_obj = kl_obj + (free_bits_kl(dims, free_bits) if free_bits > 0 else level_kl)
         kl_levels.append(level_kl.detach())
-    top = kl_normal(out.mu, out.logvar) if len(out.levels) > 1 else dims
+    top = out.q.kl() if len(out.levels) > 1 else dims
     return LossTerms(rec + beta * kl_obj, rec, kl_true, top.mean(dim=0).detach(), beta, kl_levels)
 
 
@@ -152,84 +130,70 @@ def vae_loss(
     x_logvar: torch.Tensor | None = None,
 ) -> LossTerms:
     """The (β-weighted, optionally free-bits) negative ELBO of a one-level VAE's batch."""
-    return elbo_loss(x, VAEOutput(recon, mu, logvar, mu), likelihood, beta, free_bits, x_logvar)
+    out = VAEOutput(recon, DiagonalGaussian(mu, logvar), mu)
+    return elbo_loss(x, out, likelihood, beta, free_bits, x_logvar)
 
 
-def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)) summed over the last dimension. (..., D) → (...)."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+# -- the importance-weighted bound ------------------------------------------------------------
 
 
-def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) summed over the last dimension. (..., D) → (...)."""
-    return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
+def one_level_log_weights(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    q: DiagonalGaussian,
+    decode: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    likelihood: str,
+    x_logvar: torch.Tensor | None,
+    k: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log N(z_k; 0, I) − log q(z_k|x) for k draws z_k ~ q (B, D) of a
+    one-level model; q is encoded once for all k. x (B, C, H, W) → (k, B)."""
+    z = q.sample(generator, n=k)  # (k, B, D)
+    b, d = q.mean.shape
+    yf = None if y is None else y.repeat(k)
+    xf = x.repeat(k, *([1] * (x.dim() - 1)))  # (k·B, C, H, W), sample-major like z
+    log_px = -recon_nll(xf, decode(z.reshape(k * b, d), yf), likelihood, x_logvar).reshape(k, b)
+    return log_px + log_standard_normal(z) - q.log_prob(z)
 
 
-class Encodes(Protocol):
-    """What the IWAE estimate needs of a model (the VAE, or a test's tractable model)."""
+def levels_log_weights(
+    x: torch.Tensor, out: VAEOutput, likelihood: str, x_logvar: torch.Tensor | None
+) -> torch.Tensor:
+    """log w = log p(x|z₁) + Σ_l [log p(z_l | z_{l+1}) − log q(z_l | x, z_{l+1})] for the joint
+    sample of every level a forward pass drew (the top level's prior is N(0, I)). (N,)."""
+    lw = -recon_nll(x, out.recon, likelihood, x_logvar)
+    for level in out.levels:
+        lw = lw + (log_standard_normal(level.z) if level.p is None else level.p.log_prob(level.z))
+        lw = lw - level.q.log_prob(level.z)
+    return lw
 
-    likelihood: str
-    x_logvar: torch.Tensor
 
-    def encode(self, x, y=None): ...  # → (mu, logvar), (B, D) each
+class ImportanceWeights(Protocol):
+    """What the IWAE estimate needs of a model (a VAE, a hierarchical VAE, a test's tractable
+    model): the log-weights of k posterior draws for a batch, (k, B)."""
 
-    def decode(self, z, y=None): ...  # → (B, C, H, W)
+    def log_importance_weights(self, x, y, k, generator=None): ...
 
 
 @torch.no_grad()
 def iwae_nll(
-    model: Encodes,
+    model: ImportanceWeights,
     x: torch.Tensor,
     y: torch.Tensor | None = None,
     k: int = 100,
     generator: torch.Generator | None = None,
     chunk: int = 64,
 ) -> torch.Tensor:
-    """Importance-weighted estimate of -log p(x) with K samples (Burda et al. 2015, eq. 8):
+    """Importance-weighted estimate of −log p(x) with K samples (Burda et al. 2015, eq. 8):
 
-        -log p(x) ≈ -log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x).
+        −log p(x) ≈ −log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x).
 
-    Its expectation is an upper bound on -log p(x) that tightens as K grows (K = 1 is the
+    Its expectation is an upper bound on −log p(x) that tightens as K grows (K = 1 is the
     negative ELBO). Samples are drawn ``chunk`` at a time to bound memory. Returns (B,)."""
     if k < 1:
         raise ValueError(f"the number of importance samples must be at least 1, got {k}.")
-    if getattr(getattr(model, "config", None), "autoencoder", False):
-        raise ValueError("an autoencoder has no posterior to sample: the IWAE bound needs a VAE.")
-    if getattr(model, "config", None) is not None and model.config.arch == "hierarchical":
-        log_w_all = _hierarchical_log_weights(model, x, y, k, generator, chunk)
-        return -(torch.logsumexp(log_w_all, dim=0) - math.log(k))
-    mu, logvar = model.encode(x, y)  # (B, D)
-    b, d = mu.shape
-    log_w = []
-    for start in range(0, k, chunk):
-        kk = min(chunk, k - start)
-        eps = torch.randn((kk, b, d), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (kk, B, D)
-        zf = z.reshape(kk * b, d)
-        yf = None if y is None else y.repeat(kk)
-        xf = x.repeat(kk, *([1] * (x.dim() - 1)))  # (kk·B, C, H, W), sample-major like zf
-        log_px = -recon_nll(xf, model.decode(zf, yf), model.likelihood, model.x_logvar)
-        log_w.append(log_px.reshape(kk, b) + log_standard_normal(z) - log_normal(z, mu, logvar))
-    log_w_all = torch.cat(log_w, dim=0)  # (K, B)
-    return -(torch.logsumexp(log_w_all, dim=0) - math.log(k))
-
-
-def _hierarchical_log_weights(model, x, y, k, generator, chunk) -> torch.Tensor:
-    """log w = log p(x|z₁) + Σ_l [log p(z_l | z_{l+1}) − log q(z_l | x, z_{l+1})] for K joint
-    samples of all levels drawn by the model's own forward pass. Returns (K, B)."""
-    b = x.shape[0]
-    log_w = []
-    for start in range(0, k, chunk):
-        kk = min(chunk, k - start)
-        xf = x.repeat(kk, *([1] * (x.dim() - 1)))  # (kk·B, C, H, W), sample-major
-        yf = None if y is None else (y.repeat(kk, 1) if y.dim() == 2 else y.repeat(kk))
-        out = model(xf, yf, generator)
-        lw = -recon_nll(xf, out.recon, model.likelihood, model.x_logvar)
-        for level in out.levels:
-            if level.prior_mu is None:
-                lw = lw + log_standard_normal(level.z)
-            else:
-                lw = lw + log_normal(level.z, level.prior_mu, level.prior_logvar)
-            lw = lw - log_normal(level.z, level.mu, level.logvar)
-        log_w.append(lw.reshape(kk, b))
-    return torch.cat(log_w, dim=0)
+    log_w = [
+        model.log_importance_weights(x, y, min(chunk, k - start), generator) for start in range(0, k, chunk)
+    ]
+    return -(torch.logsumexp(torch.cat(log_w, dim=0), dim=0) - math.log(k))

@@ -1,50 +1,37 @@
-"""The VAE: encoder q(z|x[,y]) = N(mu, diag(exp(logvar))), prior p(z) = N(0, I), decoder p(x|z[,y]).
+"""The VAE: encoder q(z|x[,y]) = N(μ, diag σ²) (a ``DiagonalGaussian``), prior p(z) = N(0, I),
+decoder p(x|z[,y]).
 
-Shapes: x (B, C, H, W) in [0, 1]; y (B,) int64 labels; mu, logvar, z (B, D);
+Shapes: x (B, C, H, W) in [0, 1]; y (B,) int64 labels; μ, log σ², z (B, D);
 decoder output (B, C, H, W): logits for the Bernoulli likelihood, means for the Gaussian one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
-import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .distributions import DiagonalGaussian
+from .loss import one_level_log_weights
+from .outputs import LatentLevel, VAEOutput  # noqa: F401 (the models' outputs; re-exported)
 
 
-@dataclass
-class LatentLevel:
-    """One stochastic layer of a forward pass: its posterior, its prior and the sample drawn."""
-
-    z: torch.Tensor  # (B, D_l) the reparameterized sample
-    mu: torch.Tensor  # (B, D_l) posterior means
-    logvar: torch.Tensor  # (B, D_l) posterior log-variances (clamped)
-    prior_mu: torch.Tensor | None = None  # (B, D_l) prior means given the level above; None: N(0, I)
-    prior_logvar: torch.Tensor | None = None  # (B, D_l) prior log-variances; None: N(0, I)
-
-
-@dataclass
-class VAEOutput:
-    """Everything one forward pass produces. ``mu``, ``logvar`` and ``z`` are the *top* latent's:
-    the one with the N(0, I) prior that the map, sampling and traversal work with."""
-
-    recon: torch.Tensor  # (B, C, H, W) decoder output: logits (bernoulli) or means (gaussian)
-    mu: torch.Tensor  # (B, D) posterior means
-    logvar: torch.Tensor  # (B, D) posterior log-variances (clamped)
-    z: torch.Tensor  # (B, D) the reparameterized sample
-    # Every stochastic level, bottom (nearest x) first; None means the one level (z, mu, logvar)
-    # of a VAE, [] an autoencoder's deterministic code (no KL term).
-    levels: list[LatentLevel] | None = None
-
-    def __post_init__(self) -> None:
-        if self.levels is None:
-            self.levels = [LatentLevel(self.z, self.mu, self.logvar)]
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for a block (no dropout-like training behaviour, no gradients), then the mode
+    the model had: every read-only use of a model — decoding, encoding a data set, evaluation."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
 
 
 def _mlp_encoder(cfg: ModelConfig, extra: int) -> nn.Module:
@@ -164,21 +151,13 @@ class LatentModel(nn.Module):
     def _cat(a: torch.Tensor, y1h: torch.Tensor | None) -> torch.Tensor:
         return a if y1h is None else torch.cat([a, y1h], dim=1)
 
-    def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A head's (B, 2·D) output → (mu, logvar), logvar clamped to the config's range."""
+    def _gaussian(self, h: torch.Tensor) -> DiagonalGaussian:
+        """A head's (B, 2·D) output → N(μ, σ²), log σ² clamped to the config's range (so that
+        exp() cannot overflow: the NaN fix)."""
         mu, logvar = h.chunk(2, dim=1)
         if self.config.clamp_logvar:
             logvar = logvar.clamp(self.config.logvar_min, self.config.logvar_max)
-        return mu, logvar
-
-    @staticmethod
-    def reparameterize(
-        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """z = mu + σ ⊙ ε with ε ~ N(0, I): the randomness sits outside the parameters, so
-        gradients flow to mu and logvar (Kingma & Welling 2014, §2.4)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * logvar) * eps
+        return DiagonalGaussian(mu, logvar)
 
     def mean_image(self, recon: torch.Tensor) -> torch.Tensor:
         """Decoder output → the image to show (the likelihood's mean), in [0, 1]."""
@@ -200,8 +179,8 @@ class VAE(LatentModel):
             self.encoder = _ConvEncoder(config, extra)
             self.decoder = _ConvDecoder(config, extra)
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x[,y]) → (mu, logvar), each (B, D); logvar clamped to the config's range."""
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x[,y]) = N(μ, σ²), (B, D); a point for the autoencoder."""
         y1h = self._one_hot(y, x.shape[0])
         if self.config.arch == "mlp":
             flat = x.reshape(x.shape[0], -1)  # (B, C·H·W)
@@ -210,12 +189,13 @@ class VAE(LatentModel):
             h = self.encoder(flat)
         else:
             h = self.encoder(x, y1h)
-        mu, logvar = self._split(h)
+        q = self._gaussian(h)
         if self.config.autoencoder:
-            # A point, not a distribution: report the narrowest posterior the clamp allows, so
-            # diagnostics that read σ (the aggregate-posterior gap) see the codes as points.
-            logvar = torch.full_like(mu, self.config.logvar_min)
-        return mu, logvar
+            # A point, not a distribution: the narrowest posterior the clamp allows, so that
+            # diagnostics reading σ (the aggregate-posterior gap) see the codes as points.
+            point = torch.full_like(q.mean, self.config.logvar_min)
+            return DiagonalGaussian(q.mean, point, deterministic=True)
+        return q
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """p(x|z[,y]) parameters (B, C, H, W): logits (bernoulli) or means (gaussian)."""
@@ -225,51 +205,25 @@ class VAE(LatentModel):
     def reconstruct(
         self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Decoder output for x through its posterior: decode(mu), or a sampled z with a generator."""
-        mu, logvar = self.encode(x, y)
-        z = mu if generator is None or self.config.autoencoder else self.reparameterize(mu, logvar, generator)
-        return self.decode(z, y)
+        """Decoder output for x through its posterior: decode(μ), or a sampled z with a generator."""
+        q = self.encode(x, y)
+        return self.decode(q.mode() if generator is None else q.sample(generator), y)
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> VAEOutput:
-        mu, logvar = self.encode(x, y)
-        if self.config.autoencoder:  # z = mu: no noise, and no stochastic level to pay KL for
-            return VAEOutput(self.decode(mu, y), mu, logvar, mu, levels=[])
-        z = self.reparameterize(mu, logvar, generator)
-        return VAEOutput(self.decode(z, y), mu, logvar, z)
+        q = self.encode(x, y)
+        if q.deterministic:  # z = μ: no noise, and no stochastic level to pay KL for
+            return VAEOutput(self.decode(q.mean, y), q, q.mean, levels=[])
+        z = q.sample(generator)
+        return VAEOutput(self.decode(z, y), q, z)
 
-
-_BUILD_LOCK = threading.Lock()
-
-
-def build_model(config: ModelConfig, seed: int = 0, device: torch.device | str = "cpu") -> LatentModel:
-    """A freshly initialised model of the config's architecture; the seed fixes the weights
-    without touching global RNG state."""
-    from .hierarchical import HierarchicalVAE  # it builds on this module
-
-    # fork_rng + manual_seed go through the process-wide generator: two sessions building models
-    # at the same moment would draw from each other's seeds, so builds take turns.
-    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = HierarchicalVAE(config) if config.arch == "hierarchical" else VAE(config)
-    return model.to(device)
-
-
-def select_device(prefer: str | None = None) -> torch.device:
-    """CUDA when a GPU is there (or asked for), else CPU."""
-    if prefer:
-        return torch.device(prefer)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def configure_threads() -> int:
-    """Use the cores this process may run on (a container often has fewer than the host)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    n = max(1, min(n, 8))
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return n
+    def log_importance_weights(
+        self, x: torch.Tensor, y: torch.Tensor | None, k: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x), (k, B):
+        one encoding serves all k (loss.one_level_log_weights)."""
+        q = self.encode(x, y)
+        if q.deterministic:
+            raise ValueError("an autoencoder has no posterior to sample: the IWAE bound needs a VAE.")
+        return one_level_log_weights(x, y, q, self.decode, self.likelihood, self.x_logvar, k, generator)

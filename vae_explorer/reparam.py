@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .generate import decode_z
-from .model import LatentModel
+from .model import LatentModel, evaluating
 
 MAX_SEED = 2**63 - 1
 MAX_TRAIL = 64
@@ -46,8 +46,8 @@ def _check_seed(seed: int, name: str = "seed") -> int:
 
 def epsilon(dim: int, seed: int) -> torch.Tensor:
     """ε ~ N(0, I) of size dim (D,) from its own generator: the same seed gives the same ε, and
-    the global random state is not touched. It is the ε ``LatentModel.reparameterize`` draws
-    for one input with a generator seeded the same way."""
+    the global random state is not touched. It is the ε ``DiagonalGaussian.sample`` draws for
+    one input with a generator seeded the same way."""
     gen = torch.Generator().manual_seed(_check_seed(seed))
     return torch.randn((1, dim), generator=gen)[0]
 
@@ -67,19 +67,14 @@ def draw(
         raise ValueError(f"one input of shape (1, {shape}) is needed.")
     if not model.config.conditional:
         y = None
-    was_training = model.training
-    model.eval()
-    try:
-        device = model.x_logvar.device
-        mu, logvar = model.encode(x.to(device), None if y is None else y.to(device))
-    finally:
-        model.train(was_training)
-    mu, logvar = mu[0].cpu(), logvar[0].cpu()  # (D,)
-    sigma = torch.zeros_like(mu) if model.config.autoencoder else torch.exp(0.5 * logvar)
-    eps = epsilon(len(mu), seed)
-    z = mu + sigma * eps  # the whole trick: μ and σ are on the gradient's path, ε is an input
+    device = model.x_logvar.device
+    with evaluating(model):
+        q = model.encode(x.to(device), None if y is None else y.to(device))[0].to("cpu")  # (D,)
+    eps = epsilon(len(q.mean), seed)
+    z = q.reparameterize(eps)  # z = μ + σ ⊙ ε: μ and σ are on the gradient's path, ε is an input
     seeds = range(max(0, seed - trail), seed)
-    previous = [mu + sigma * epsilon(len(mu), s) for s in seeds]
+    previous = [q.reparameterize(epsilon(len(q.mean), s)) for s in seeds]
+    mu, logvar, sigma = q.mean, q.logvar, q.std
     trail_z = torch.stack(previous) if previous else torch.zeros((0, len(mu)))  # (K, D)
     images = decode_z(model, torch.stack([z, mu]), None if y is None else y.reshape(1).repeat(2))
     return ReparamDraw(seed, mu, logvar, sigma, eps, z, images[0], images[1], trail_z)

@@ -16,7 +16,6 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -25,56 +24,10 @@ from .data import ImageDataset, binarize
 from .evaluate import evaluate
 from .loss import elbo_loss
 from .model import LatentModel
+from .records import EpochRecord, StepRecord, StopRecord
 from .schedules import beta_at
 
 TEST_BINARIZE_SEED = 12345  # the test set is binarised once, with a fixed draw, for comparability
-
-
-@dataclass
-class StepRecord:
-    epoch: int  # epoch this step belongs to (0-based)
-    step: int  # optimiser steps taken so far, this one included
-    loss: float  # the objective, nats per image
-    recon: float
-    kl: float
-    beta: float
-    grad_norm: float  # global gradient norm before clipping
-    skipped: bool  # True when the step was non-finite and not applied
-    kl_levels: list[float] = field(default_factory=list)  # KL of each level, bottom first
-
-
-@dataclass
-class EpochRecord:
-    epoch: int  # 1-based number of the finished epoch
-    step: int
-    train_loss: float  # mean objective over the epoch: recon + β·KL (free bits included)
-    train_recon: float
-    train_kl: float
-    train_neg_elbo: float  # recon + KL (β = 1): comparable with test_loss
-    beta: float  # β at the end of the epoch
-    test_loss: float  # test negative ELBO with a sampled z, β = 1
-    test_recon: float
-    test_kl: float
-    test_kl_levels: list[float]  # test KL of each level, bottom first (one for a one-level VAE)
-    kl_per_dim: list[float]  # (D,) test KL per dimension of the top latent
-    active_units: int
-    sharpness: float  # test reconstructions' edge energy / the inputs' (diagnostics.sharpness)
-    collapsed: bool
-    prior_gap: float
-    seconds: float  # wall time of the epoch's training steps (evaluation excluded)
-    images_per_s: float
-    skipped_steps: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class StopRecord:
-    epoch: int
-    step: int
-    reason: str  # a sentence for the user
-    rolled_back: bool  # True when the weights were restored to the last good snapshot
 
 
 def _clip_grad_norm(params: list[torch.nn.Parameter], clip: float) -> float:
@@ -103,7 +56,7 @@ class Trainer:
         *,
         epoch: int = 0,
         step: int = 0,
-        history: list[dict] | None = None,
+        history: list[EpochRecord] | None = None,
         optimizer_state: dict | None = None,
     ) -> None:
         if config.batch_size > len(data.x_train):
@@ -122,7 +75,7 @@ class Trainer:
         self.config = config
         self.epoch = epoch  # epochs finished
         self.step = step  # optimiser steps taken
-        self.history: list[dict] = list(history or [])
+        self.history: list[EpochRecord] = list(history or [])
         self.device = model.x_logvar.device
         self._params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self._params, lr=config.lr)
@@ -266,6 +219,6 @@ class Trainer:
             images_per_s=n / elapsed if elapsed > 0 else 0.0,
             skipped_steps=skipped,
         )
-        self.history.append(rec.to_dict())
+        self.history.append(rec)
         yield rec
         return rec

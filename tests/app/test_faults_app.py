@@ -19,6 +19,9 @@ from .raw_http import dependency, free_port, heartbeat, join, launch, messages, 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
+from vae_explorer.checkpoint import load_checkpoint, shipped_checkpoints  # noqa: E402
+from vae_explorer.session import DEFAULT_CHECKPOINT  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +114,7 @@ def test_an_expired_session_gets_a_fresh_workspace_and_is_told_so(expiring_url):
     done, seen = run_event(url, fn_index, [None], c.session_hash)
     assert done["success"]
     notes = [m["log"] for m in seen if m.get("msg") == "log"]
-    fresh = "A fresh workspace with the shipped digits-2d model was started"
+    fresh = f"A fresh workspace with the shipped {DEFAULT_CHECKPOINT} model was started"
     assert any(n.startswith(fresh) for n in notes), notes
     info = c.predict(api_name="/model_info")
     assert info["weights_sha256"] == shipped and not info["training"]
@@ -191,7 +194,8 @@ def test_the_server_killed_mid_training_restarts_with_every_model_loadable(tmp_p
         _wait_up(url, proc)
         c = _client(url)
         info = c.predict(api_name="/model_info")
-        assert info["dataset"] == "digits" and info["epoch"] == 300 and not info["training"]
+        shipped = load_checkpoint(shipped_checkpoints()[DEFAULT_CHECKPOINT]).run
+        assert (info["dataset"], info["epoch"]) == (shipped.dataset, shipped.epoch) and not info["training"]
         for name in ("digits-conditional", "digits-2d"):
             c.predict(name, api_name="/load_checkpoint")
         c.predict(handle_file(saved), api_name="/upload_checkpoint")

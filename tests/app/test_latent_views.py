@@ -73,10 +73,10 @@ def test_resample_takes_the_next_seed(url):
 
     ws = Workspace.from_shipped()
     args = ("identity", 2000, "test image", "3", 2)
-    pressed = posterior_view.on_resample(ws, None, *args, 4)
-    direct = posterior_view.on_reparameterize(ws, None, *args, 5)
+    pressed = posterior_view.on_resample(ws, None, None, *args, 4)
+    direct = posterior_view.on_reparameterize(ws, None, None, *args, 5)
     assert pressed[-1] == 5 and pressed[4] == direct[4] and np.array_equal(pressed[3], direct[3])
-    assert posterior_view.on_resample(ws, None, *args, posterior_view.MAX_SEED)[-1] == 0
+    assert posterior_view.on_resample(ws, None, None, *args, posterior_view.MAX_SEED)[-1] == 0
 
 
 def test_the_input_nearest_to_the_last_click(url):
@@ -96,7 +96,7 @@ def test_every_map_point_carries_its_posterior_ellipse_and_tsne_none(url):
     _, value = c.predict("identity", 2000, api_name="/latent_map")
     shown = json.loads(value)
     ws = Workspace.from_shipped()
-    _, logvar, _ = ws.test_posteriors(2000)
+    logvar = ws.test_posteriors(2000).q.logvar
     sigma = np.exp(0.5 * logvar.numpy())  # (N, 2)
     axes = np.array(shown["ellipses"])
     assert axes.shape == (len(shown["points"]), 3)
@@ -137,6 +137,7 @@ def test_bad_drawings_and_seeds_get_a_sentence(url, tmp_path):
     assert kind == "error" and message.startswith("Seed must be a whole number"), message
     kind, message = call(url, "/reparameterize", ["identity", 2000, "test image", "3", 0, -1])
     assert kind == "error" and "Seed" in message, message
+    c.predict("digits-2d", api_name="/load_checkpoint")  # 36 test images of class 3, not 200
     with pytest.raises(Exception, match=r"only \d+ images of class"):
         _reparam(c, 0, index=99, cls="3")
     with pytest.raises(Exception, match="Class must be one of"):
@@ -154,10 +155,12 @@ def test_on_a_pca_map_the_posteriors_are_projected_and_the_draws_follow():
 
     ws = Workspace.from_shipped()
     ws.reset(ModelConfig(input_shape=(1, 8, 8), latent_dim=5, hidden_dim=32), TrainConfig(), "digits")
-    _, _, value, _, table, _ = posterior_view.on_reparameterize(ws, None, "pca", 300, "test image", "7", 1, 3)
+    _, _, value, _, table, _ = posterior_view.on_reparameterize(
+        ws, None, None, "pca", 300, "test image", "7", 1, 3
+    )
     shown = json.loads(value)
     proj, _ = ws.projection("pca", 300)
-    _, logvar, _ = ws.test_posteriors(300)
+    logvar = ws.test_posteriors(300).q.logvar
     expected = ellipse_axes(posterior_covariance_2d(proj, logvar))
     np.testing.assert_allclose(np.array(shown["ellipses"]), expected, atol=1e-4)
     d = ws.reparameterize(ws.class_indices(7)[1], 3, 0)

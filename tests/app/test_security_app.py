@@ -101,7 +101,7 @@ def click(url):
 def test_a_hostile_map_click_gets_a_clear_error(url, click, case):
     fn_index, trigger_id = click
     done, _ = run_event(
-        url, fn_index, [None, "identity", 2000], event_data=CLICK_PAYLOADS[case], trigger_id=trigger_id
+        url, fn_index, [None, None, "identity", 2000], event_data=CLICK_PAYLOADS[case], trigger_id=trigger_id
     )
     assert done["success"] is False
     assert done["output"]["error"] in (
@@ -116,7 +116,7 @@ def test_a_valid_map_click_decodes_and_the_server_survived_the_hostile_ones(url,
     done, _ = run_event(
         url,
         fn_index,
-        [None, "identity", 2000],
+        [None, None, "identity", 2000],
         session,
         event_data={"x": 0.25, "y": -0.5},
         trigger_id=trigger_id,
@@ -124,10 +124,12 @@ def test_a_valid_map_click_decodes_and_the_server_survived_the_hostile_ones(url,
     assert done["success"] is True
     assert done["output"]["data"][2] == "z = [0.250, -0.500]"
     # A payload nested far deeper than any JSON parser's recursion: refused, and the server lives.
-    deep = '{"data": [null, "identity", 2000], "event_data": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    deep = (
+        '{"data": [null, null, "identity", 2000], "event_data": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    )
     r = httpx.post(f"{url}gradio_api/queue/join", content=deep, headers={"content-type": "application/json"})
     assert r.status_code >= 400
-    assert _client(url).predict(api_name="/model_info")["dataset"] == "digits"
+    assert _client(url).predict(api_name="/model_info")["dataset"] == "mnist-10k"
 
 
 # ----------------------------------------------------------------------------- uploads
@@ -161,9 +163,10 @@ def test_the_largest_model_a_user_can_build_uploads_again(tmp_path):
     trained MNIST model)."""
     import torch
 
+    from vae_explorer.build import build_model
     from vae_explorer.checkpoint import save_checkpoint
     from vae_explorer.config import ARCHS, ModelConfig, RunInfo
-    from vae_explorer.model import build_model
+    from vae_explorer.records import EpochRecord
     from vae_explorer.ui import launch_kwargs
     from vae_explorer.ui.common import LIMITS
 
@@ -184,9 +187,19 @@ def test_the_largest_model_a_user_can_build_uploads_again(tmp_path):
         for p in model.parameters():
             p.grad = torch.ones_like(p)
         opt.step()  # Adam's two moments now exist for every parameter
-        record = {f"metric_{i}": 123.456789 for i in range(18)}  # an epoch record's scalars
+        # A full history of epoch records with long numbers, the largest a run can write.
+        scalars = {f.name: 123.456789 for f in dataclasses.fields(EpochRecord) if f.type in ("float", float)}
         history = [
-            {**record, "epoch": i, "kl_per_dim": [0.123456789] * cfg.latent_dim}
+            EpochRecord(
+                **scalars,
+                epoch=i,
+                step=i * 1000,
+                test_kl_levels=[0.123456789] * 2,
+                kl_per_dim=[0.123456789] * cfg.latent_dim,
+                active_units=cfg.latent_dim,
+                collapsed=False,
+                skipped_steps=0,
+            )
             for i in range(LIMITS.max_epochs)
         ]
         path = save_checkpoint(
@@ -258,16 +271,17 @@ def test_a_file_reference_to_a_url_on_the_servers_network_is_refused(url):
 def test_a_checkpoint_naming_a_server_path_as_its_data_set_is_refused(url, tmp_path):
     """A checkpoint says which data set it was trained on; a crafted one naming a file on the
     server (npz:/etc/passwd, a path outside the data folder) must never make the server open it."""
+    from vae_explorer.build import build_model
     from vae_explorer.checkpoint import save_checkpoint
     from vae_explorer.config import ModelConfig, RunInfo
-    from vae_explorer.model import build_model
 
     c = _client(url)
     before = c.predict(api_name="/model_info")["weights_sha256"]
     model = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=16))
     for name in ("npz:/etc/passwd", "npz:../../etc/shadow", "/etc/passwd", "../mnist", "MNIST", ""):
         path = save_checkpoint(tmp_path / "probe.safetensors", model, RunInfo(dataset=name))
-        with pytest.raises(AppError, match=r"only digits, mnist, fashion-mnist, kmnist models can be loaded"):
+        only = r"only mnist-10k, digits, mnist, fashion-mnist, kmnist models can be loaded"
+        with pytest.raises(AppError, match=only):
             c.predict(handle_file(str(path)), api_name="/upload_checkpoint")
     with pytest.raises(AppError, match=r"npz:/etc/passwd is not in the list of choices"):
         c.predict(dataset="npz:/etc/passwd", api_name="/train")

@@ -95,19 +95,20 @@ def page(browser, app_url):
 
 @pytest.fixture(scope="session")
 def shoot(tmp_path_factory):
-    """shoot(page, name): a screenshot of the whole page, scaled to 900 px wide (small PNGs)."""
+    """shoot(page, name[, full_page]): a screenshot of the whole page (or of what the window
+    shows), scaled to 900 px wide (small PNGs)."""
     if os.environ.get("VAE_EXPLORER_UPDATE_SCREENSHOTS") == "1":
         out = ROOT / "docs" / "images"
         out.mkdir(parents=True, exist_ok=True)
     else:
         out = tmp_path_factory.mktemp("screens")
 
-    def _shoot(page, name: str) -> Path:
+    def _shoot(page, name: str, full_page: bool = True) -> Path:
         import io
 
         from PIL import Image
 
-        im = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
+        im = Image.open(io.BytesIO(page.screenshot(full_page=full_page))).convert("RGB")
         im = im.resize((900, round(im.height * 900 / im.width)), Image.Resampling.LANCZOS)
         path = out / f"{name}.png"
         im.quantize(colors=256).save(path, optimize=True)

@@ -18,7 +18,7 @@ def test_ae_vs_vae_side_by_side(page, shoot):
         page.wait_for_selector(f"#compare-{side}-interp img", timeout=60_000)
         page.wait_for_selector(f"#compare-{side}-map .js-plotly-plot", timeout=60_000)
     text = page.locator("#compare-figures").inner_text()
-    assert "digits-ae-2d" in text and "aggregate-posterior gap" in text
+    assert "mnist-ae-2d" in text and "aggregate-posterior gap" in text
     ae, vae = _image_digest(page, "#compare-ae-samples"), _image_digest(page, "#compare-vae-samples")
     assert ae != vae
     seed = page.locator("#compare-seed input")

@@ -10,26 +10,34 @@ import os
 import gradio as gr
 
 from .. import images
+from ..build import build_model
 from ..config import ARCHS, ModelConfig
 from ..limits import Limits
-from ..model import build_model
 from . import compare_tab, generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
 from .common import LIMITS, check_numbers, new_state, workspace
 
 CSS = """
+.gradio-container img { image-rendering: pixelated; }  /* enlarged digits stay crisp, never blurred */
 #train-status .vx-bar {
   height: 10px; background: #e2e8f0; border-radius: 5px; overflow: hidden; margin-bottom: 6px;
 }
 #train-status .vx-bar > div { height: 100%; background: #4f46e5; transition: width 0.3s; }
 #train-status .vx-note { color: #64748b; font-size: 0.9em; }
+details.vx-why > summary { cursor: pointer; color: #4338ca; font-weight: 600; }
+#train-status > div:not(.vx-bar) { display: inline; margin-right: 0.6em; }
 """
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="VAE Explorer", delete_cache=(3600, 3600)) as demo:
         state = new_state()  # this browser session's Workspace, built on first use
-        with gr.Row():
-            gr.Markdown("# VAE Explorer\nTrain a variational autoencoder live and explore what it learned.")
+        clicks = gr.State(None)  # the places last decoded on the map (common.Clicks), for Interpolate
+        with gr.Row(elem_id="vx-header", equal_height=True):
+            gr.Markdown("# VAE Explorer", elem_id="vx-title")
+            gr.Markdown(
+                "Train a variational autoencoder live and explore what it learned.",
+                elem_classes=["vx-subtitle"],
+            )
             lecture_box = lecture.toggle(demo)
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
@@ -37,9 +45,9 @@ def build_app() -> gr.Blocks:
                 train = train_tab.build(state, lecture_box)
             with gr.Tab("Latent space", id="latent") as latent:
                 lecture.explanation(lecture.REPARAMETERIZATION)
-                latent_tab.build(state, latent)
+                latent_tab.build(state, clicks, latent)
             with gr.Tab("Interpolate", id="interpolate") as interp:
-                interpolate_tab.build(state, interp)
+                interpolate_tab.build(state, clicks, interp)
             with gr.Tab("Generate", id="generate") as gen:
                 lecture.explanation(lecture.GENERATION)
                 generate_tab.build(state, gen)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from abc import ABCMeta
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -38,7 +40,10 @@ def _env_number(name: str, default: float, lo: float, kind: type = float):
 
 SESSION_TTL = _env_number("VAE_EXPLORER_SESSION_TTL", 2 * 3600, 1.0)  # seconds
 TRAIN_CONCURRENCY = _env_number("VAE_EXPLORER_TRAIN_CONCURRENCY", 1, 1, int)
-DISPLAY_PX = 320  # images are enlarged with crisp pixels to about this size
+# Each image of a grid is enlarged (nearest neighbour: crisp pixels) to at least this many
+# pixels a side: a 28×28 digit becomes 84 px, readable from the back of a lecture hall.
+TILE_PX = 84
+BIG_PX = 224  # a single decoded image, the view's main picture
 
 
 def close_workspace(ws: Workspace | None) -> None:
@@ -50,6 +55,8 @@ def close_workspace(ws: Workspace | None) -> None:
 def new_state() -> gr.State:
     # Starts as None and is built lazily: Gradio deep-copies a State's initial value per session,
     # and a model or a lock must never be shared through it.
+    global _SHORTEST_TTL
+    _SHORTEST_TTL = min(_SHORTEST_TTL, SESSION_TTL)
     return gr.State(None, time_to_live=SESSION_TTL, delete_callback=close_workspace)
 
 
@@ -58,10 +65,13 @@ def new_workspace() -> Workspace:
     return guard(lambda: Workspace.from_shipped(DEFAULT_CHECKPOINT, limits=LIMITS))
 
 
-# Sessions (Gradio's session hash) that have had a workspace, newest last, bounded: an event that
-# finds no workspace in one of them means it expired, and only then is the user told.
-_HAD_WORKSPACE: OrderedDict[str, None] = OrderedDict()
-_HAD_WORKSPACE_MAX = 10_000
+# When each session (Gradio's session hash) last got a fresh workspace, oldest first, bounded. A
+# workspace can only have expired once SESSION_TTL has passed since it was made: an event that
+# finds none sooner is a race at the page's start (the load, a tab's first load and the address's
+# ?lecture=1 run at once, each before the others' State is stored), and says nothing.
+_STARTED: OrderedDict[str, float] = OrderedDict()
+_STARTED_MAX = 10_000
+_SHORTEST_TTL = math.inf  # the shortest time to live a session State was built with (new_state)
 
 
 def _session_hash() -> str | None:
@@ -71,16 +81,20 @@ def _session_hash() -> str | None:
     return getattr(request, "session_hash", None)
 
 
-def had_workspace(session: str | None) -> bool:
-    """Record that ``session`` has a workspace now; True when it had one before."""
+def expired_before(session: str | None, now: float | None = None) -> bool:
+    """Record that ``session`` gets a fresh workspace now; True when it had one made at least
+    SESSION_TTL ago (so that one expired), False for a new session or a start-up race."""
     if session is None:
         return False
-    before = session in _HAD_WORKSPACE
-    _HAD_WORKSPACE[session] = None
-    _HAD_WORKSPACE.move_to_end(session)
-    while len(_HAD_WORKSPACE) > _HAD_WORKSPACE_MAX:
-        _HAD_WORKSPACE.popitem(last=False)
-    return before
+    now = time.monotonic() if now is None else now
+    started = _STARTED.get(session)
+    if started is not None and now - started < min(SESSION_TTL, _SHORTEST_TTL):
+        return False  # a race: keep the first start's time
+    _STARTED[session] = now
+    _STARTED.move_to_end(session)
+    while len(_STARTED) > _STARTED_MAX:
+        _STARTED.popitem(last=False)
+    return started is not None
 
 
 def workspace(ws: Workspace | None) -> Workspace:
@@ -90,12 +104,33 @@ def workspace(ws: Workspace | None) -> Workspace:
     without use): then a fresh one is started and the user is told why their model changed."""
     if ws is None:
         ws = new_workspace()
-        if had_workspace(_session_hash()):
+        if expired_before(_session_hash()):
             gr.Info(
                 f"A fresh workspace with the shipped {DEFAULT_CHECKPOINT} model was started: this "
                 f"session's was unused for {SESSION_TTL / 3600:g} h and was discarded."
             )
     return ws
+
+
+@dataclass(frozen=True)
+class Clicks:
+    """The last places decoded on the latent map (or inputs encoded), newest last: the Interpolate
+    tab runs between the last two, the ε view starts from the test image nearest the last. UI
+    state (a gr.State per session), valid for the model version they were made with."""
+
+    version: int  # the workspace's model version when they were made
+    points: tuple[tuple[np.ndarray, int | None], ...]  # (z (D,), the class it was decoded with)
+
+
+def remember(clicks: Clicks | None, ws: Workspace, z: np.ndarray, label: int | None) -> Clicks:
+    """``clicks`` with one more place; two are kept."""
+    kept = recent(clicks, ws)[-1:]
+    return Clicks(ws.version, (*kept, (np.asarray(z, dtype=np.float32).reshape(-1), label)))
+
+
+def recent(clicks: Clicks | None, ws: Workspace) -> tuple:
+    """The remembered places that belong to the workspace's current model, oldest first."""
+    return clicks.points if isinstance(clicks, Clicks) and clicks.version == ws.version else ()
 
 
 def guard(fn: Callable[[], T]) -> T:
@@ -222,10 +257,19 @@ def as_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> st
     return value
 
 
-def display(images: torch.Tensor, nrow: int = 8, px: int = DISPLAY_PX) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] → a uint8 grid enlarged by a whole factor to about ``px`` wide."""
+def why(text: str, what: str = "") -> str:
+    """Markdown for a longer explanation folded under "Why?" (a tab opens with two sentences at
+    most; the rest is one click away). HTML details, so it can sit inside any Markdown value."""
+    summary = f"Why? {what[:1].upper()}{what[1:]}" if what else "Why?"
+    return f'<details class="vx-why"><summary>{summary}</summary>\n\n{text}\n\n</details>'
+
+
+def display(images: torch.Tensor, nrow: int = 8, tile: int = TILE_PX) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] → a uint8 grid of ``nrow`` images a row, enlarged by a whole factor
+    so that each image is at least ``tile`` pixels a side, with a thin white gap between them.
+    The page shows it with ``image-rendering: pixelated``, so the browser adds no blur either."""
     grid = to_grid(images, nrow=nrow)
-    scale = max(1, px // grid.shape[1])
+    scale = max(1, math.ceil(tile / max(images.shape[-2:])))
     if scale > 1:
         block = np.ones((scale, scale) + (1,) * (grid.ndim - 2), dtype=np.uint8)
         grid = np.kron(grid, block)

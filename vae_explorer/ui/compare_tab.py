@@ -20,14 +20,16 @@ from .. import compare
 from ..config import ModelConfig, TrainConfig
 from ..data import load_dataset
 from ..generate import decode_z
-from ..trainer import EpochRecord, StepRecord, StopRecord
-from .common import LIMITS, SESSION_TTL, TRAIN_CONCURRENCY, as_choice, as_int, display, guard
-from .plots import AXIS, CLASS_COLORS
+from ..records import EpochRecord, StepRecord
+from .common import LIMITS, SESSION_TTL, TRAIN_CONCURRENCY, as_choice, as_int, display, guard, sentence, why
+from .palette import class_colour
+from .plots import AXIS
 
-CLASSES = [str(i) for i in range(10)]  # the digits' classes (both ways of getting a pair use digits)
-GRID = 64  # prior samples shown per model: the first 64 of the ones measured
+CLASSES = [str(i) for i in range(10)]  # MNIST's classes (both ways of getting a pair use mnist-10k)
+DATA = compare.DEFAULT_PAIR  # the data set of the shipped pair and of "train both now"
+GRID = 36  # prior samples shown per model (6 × 6: each digit ≥ 84 px in half the page)
 FRAMES = 9  # decodes along each interpolation
-HIDDEN = 256  # the shipped twins' hidden width; "train both now" uses it too
+HIDDEN = 400  # the shipped twins' hidden width; "train both now" uses it too
 LATENT_CHOICES = [("2 (a map of the latent itself)", 2), ("8 (PCA plane of the codes)", 8)]
 MAX_EPOCHS = min(300, LIMITS.max_epochs)
 PRIVATE = {"api_visibility": "private"}
@@ -45,7 +47,7 @@ def _map_figure(lm: compare.LatentMap, class_names: list[str], title: str) -> Pl
         data.append({
             "type": "scatter", "mode": "markers", "name": class_names[k],
             "x": pts[:, 0].round(3).tolist(), "y": pts[:, 1].round(3).tolist(),
-            "marker": {"size": 5, "color": CLASS_COLORS[k % len(CLASS_COLORS)], "opacity": 0.75},
+            "marker": {"size": 5, "color": class_colour(k), "opacity": 0.75},
         })  # fmt: skip
     data.append({
         "type": "scatter", "mode": "markers", "name": "z ~ N(0, I)",
@@ -123,13 +125,13 @@ def _figures_text(c: compare.Comparison, pair: compare.ModelPair) -> str:
         f"**{pair.source}** on {c.dataset}. Judge: logistic regression on the pixels "
         f"({_pct(c.classifier_accuracy)} right on the test set); {c.n_prior} prior samples, seed {c.seed}."
     )
-    return "\n\n".join([head, "\n".join(rows), *words])
+    return "\n\n".join([head, "\n".join(rows), why("\n\n".join(words), "what the figures say")])
 
 
 def _strip(pair: compare.ModelPair, model, a: int, b: int):
     x_a, x_b = pair.data.x_test[a : a + 1], pair.data.x_test[b : b + 1]  # (1, C, H, W) each
     frames = compare.interpolate_between(model, x_a, x_b, FRAMES)  # (FRAMES, C, H, W)
-    return display(torch.cat([x_a, frames, x_b]), nrow=FRAMES + 2, px=540)
+    return display(torch.cat([x_a, frames, x_b]), nrow=FRAMES + 2)
 
 
 def _render(pair: compare.ModelPair, seed, class_a, class_b) -> list:
@@ -143,13 +145,13 @@ def _render(pair: compare.ModelPair, seed, class_a, class_b) -> list:
     for title, model in (("Autoencoder", pair.ae), ("VAE", pair.vae)):
         z = compare.prior_z(model.latent_dim, GRID, seed)  # (GRID, D): the same z for both
         maps.append(_map_figure(compare.latent_map(model, pair.data, z), pair.data.class_names, title))
-        grids.append(display(decode_z(model, z), nrow=8, px=320))
+        grids.append(display(decode_z(model, z), nrow=6))
         strips.append(_strip(pair, model, ia, ib))
     return [*out, *maps, *grids, *strips]
 
 
 def on_load(pair, seed, class_a, class_b):
-    """Load the shipped autoencoder and VAE twins (digits, 2-D latent) and compare them."""
+    """Load the shipped autoencoder and VAE twins (mnist-10k, 2-D latent) and compare them."""
     pair = guard(compare.load_shipped_pair)
     return [pair, *_render(pair, seed, class_a, class_b)]
 
@@ -162,31 +164,37 @@ def on_view(pair, seed, class_a, class_b):
 
 
 def on_train(pair, latent_dim, epochs, train_seed, seed, class_a, class_b):
-    """Train an autoencoder and a VAE now: same data (digits), size, seed and steps; streams."""
+    """Train an autoencoder and a VAE now: same data (mnist-10k), size, seed and steps; streams."""
     latent_dim = as_int(latent_dim, "Latent size", 2, 8)
     epochs = as_int(epochs, "Epochs", 1, MAX_EPOCHS)
     train_seed = as_int(train_seed, "Training seed", 0, 2**31 - 1)
-    tcfg = guard(lambda: TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, seed=train_seed))
+    # The view's inputs are checked now, not after a minute of training.
+    as_int(seed, "Sample seed", 0, 2**31 - 1)
+    for v, name in ((class_a, "Endpoint A"), (class_b, "Endpoint B")):
+        as_choice(v, name, CLASSES[:10])  # mnist-10k's ten classes
+    tcfg = guard(lambda: TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=train_seed))
     guard(lambda: LIMITS.check(ModelConfig(latent_dim=latent_dim, hidden_dim=HIDDEN), tcfg))
-    data = guard(lambda: load_dataset("digits", download=False))
-    ae, vae = guard(lambda: compare.twin_trainers(data, latent_dim, HIDDEN, tcfg))
+    data = guard(lambda: load_dataset(DATA, download=False))
     done: list[str] = []
     last = 0.0
-    for name, trainer in (("autoencoder", ae), ("VAE", vae)):
-        for rec in trainer.run():
-            if isinstance(rec, StopRecord):
-                raise gr.Error(f"The {name} stopped: {rec.reason}")
-            now = time.perf_counter()
-            if isinstance(rec, (StepRecord, EpochRecord)) and now - last > 1.0:
+    try:
+        for item in compare.train_twins(data, latent_dim, HIDDEN, tcfg):
+            if isinstance(item, compare.ModelPair):
+                yield [item, *_render(item, seed, class_a, class_b)]
+                return
+            rec, now = item.record, time.perf_counter()
+            if isinstance(rec, EpochRecord) and rec.epoch == epochs:
+                done.append(f"The {item.kind} is trained ({epochs} epochs).")
+            elif now - last > 1.0:
                 last = now
                 ep = rec.epoch if isinstance(rec, EpochRecord) else rec.epoch + 1
                 recon = rec.recon if isinstance(rec, StepRecord) else rec.test_recon
-                line = f"Training the {name}… epoch {ep}/{epochs}, reconstruction {recon:.1f} nats"
+                line = f"Training the {item.kind}… epoch {ep}/{epochs}, reconstruction {recon:.1f} nats"
                 yield [gr.skip(), "\n\n".join([*done, line]), *[gr.skip()] * 6]
-        done.append(f"The {name} is trained ({epochs} epochs).")
-    source = f"Trained now: latent {latent_dim}, hidden {HIDDEN}, {epochs} epochs, seed {train_seed}"
-    new = compare.ModelPair(ae.model, vae.model, data, source)
-    yield [new, *_render(new, seed, class_a, class_b)]
+    except gr.Error:
+        raise
+    except ValueError as err:  # a run that stopped (compare.train_twins)
+        raise gr.Error(sentence(str(err))) from None
 
 
 def on_show(pair, seed, class_a, class_b):
@@ -200,10 +208,9 @@ def build(tab: gr.Tab | None = None) -> gr.State:
     """The tab's components and events inside the caller's ``gr.Tab``; returns the pair's State."""
     pair = gr.State(None, time_to_live=SESSION_TTL, delete_callback=_forget)
     gr.Markdown(
-        "A plain **autoencoder** and a **VAE** with the same networks, trained on the same digits "
-        "with the same seed and steps. The only difference: the VAE's encoder outputs a "
-        "distribution and pays the KL term to N(0, I); the autoencoder's outputs a point, z = μ. "
-        "Both are kept here, apart from the model of the other tabs."
+        "A plain **autoencoder** (z = μ, no KL) and a **VAE** with the same networks, data, seed "
+        "and steps: only the VAE's codes are pulled towards N(0, I), so only its prior samples "
+        "land where digits were encoded."
     )
     with gr.Row():
         load = gr.Button("Load the shipped pair", variant="primary", elem_id="compare-load", scale=2)
@@ -212,7 +219,7 @@ def build(tab: gr.Tab | None = None) -> gr.State:
         )
         class_a = gr.Dropdown(CLASSES, value="3", label="Endpoint A (class)", elem_id="compare-a")
         class_b = gr.Dropdown(CLASSES, value="7", label="Endpoint B (class)", elem_id="compare-b")
-    with gr.Accordion("Train both now (digits, a few seconds per model)", open=False), gr.Row():
+    with gr.Accordion("Train both now (mnist-10k, about 5 s per model here)", open=False), gr.Row():
         latent = gr.Dropdown(
             LATENT_CHOICES,
             value=8,
@@ -220,7 +227,7 @@ def build(tab: gr.Tab | None = None) -> gr.State:
             info="with 8 the autoencoder's prior samples stop looking like digits",
             elem_id="compare-latent",
         )
-        epochs = gr.Slider(1, MAX_EPOCHS, value=50, step=1, label="Epochs", elem_id="compare-epochs")
+        epochs = gr.Slider(1, MAX_EPOCHS, value=10, step=1, label="Epochs", elem_id="compare-epochs")
         train_seed = gr.Number(0, precision=0, label="Training seed", elem_id="compare-train-seed")
         train = gr.Button("Train both now", elem_id="compare-train")
         stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")
@@ -231,14 +238,15 @@ def build(tab: gr.Tab | None = None) -> gr.State:
             with gr.Column():
                 gr.Markdown(f"### {title}")
                 outs.append(gr.Plot(show_label=False, elem_id=f"compare-{side}-map"))
-    for kind, label, height in (
-        ("samples", "Decodes of the same 64 z ~ N(0, I)", 330),
-        ("interp", "Test image A, decodes along the line from μ(A) to μ(B), test image B", 110),
-    ):
-        with gr.Row():
-            for side in ("ae", "vae"):
-                outs.append(gr.Image(label=label, interactive=False, format="png", height=height,
-                                     elem_id=f"compare-{side}-{kind}"))  # fmt: skip
+    with gr.Row():
+        for side in ("ae", "vae"):
+            outs.append(gr.Image(label=f"Decodes of the same {GRID} z ~ N(0, I)", interactive=False,
+                                 format="png", elem_id=f"compare-{side}-samples"))  # fmt: skip
+    # The paths one above the other, full width: 11 images a row stay readable on a projector.
+    for side, who in (("ae", "autoencoder"), ("vae", "VAE")):
+        outs.append(gr.Image(label=f"{who}: test image A, decodes along the line from μ(A) to μ(B), "
+                                   "test image B", interactive=False, format="png",
+                             elem_id=f"compare-{side}-interp"))  # fmt: skip
     # outs: [ae map, vae map, ae samples, vae samples, ae interp, vae interp]
     view_outputs = [pair, figures, *outs]
     fast = {"concurrency_limit": None, "show_progress": "minimal"}

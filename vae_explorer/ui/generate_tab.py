@@ -3,15 +3,14 @@ programmatic endpoints for decoding a latent point and interpolating between two
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import gradio as gr
 import numpy as np
 import torch
 
-from ..generate import class_grid, interpolate, traverse
-from .common import as_choice, as_float, as_int, display, guard, workspace
+from ..generate import interpolate, traverse
+from .common import BIG_PX, as_choice, as_float, as_int, display, guard, workspace
 
 MAX_Z_ABS = 1e3  # latent coordinates beyond this are no place the prior puts mass
 MAX_TRAVERSE_ROWS = 10
@@ -51,11 +50,10 @@ def on_sample(ws, n, temperature, seed, label):
     if ws.model.config.conditional and lab is None:
         # One row per class, the same z down each column: the label steers, z holds the style.
         k = max(1, min(16, n // ws.model.config.num_classes))
-        with ws._reading():
-            images = guard(lambda: class_grid(ws.model, k, t, s))
-        return ws, display(images, nrow=k, px=480)
+        images = guard(lambda: ws.sample_by_class(k, t, s))
+        return ws, display(images, nrow=k)
     images = guard(lambda: ws.sample(n, t, s, lab))
-    return ws, display(images, nrow=8, px=480)
+    return ws, display(images, nrow=min(8, n))
 
 
 def on_traverse(ws, dimension, span, steps):
@@ -73,7 +71,7 @@ def on_traverse(ws, dimension, span, steps):
         dims = [as_int(str(dimension).split()[0].lstrip("z"), "Dimension", 0, ws.model.latent_dim - 1)]
     z0 = torch.zeros(ws.model.latent_dim)
     zs = torch.cat([traverse(z0, d, -span, span, k) for d in dims]).numpy()
-    grid = display(guard(lambda: ws.decode(zs)), nrow=k, px=64 * k)
+    grid = display(guard(lambda: ws.decode(zs)), nrow=k)
     rows = ", ".join(f"z{d} ({kl[d]:.2f} nats)" for d in dims)
     note = f"Rows, top to bottom: {rows}. A dimension with KL ≈ 0 is inactive: its row does not change."
     if ws.data.has_labels and len(ws.data.x_test) >= 40:
@@ -95,11 +93,19 @@ def on_dimensions(ws):
     return ws, gr.update(choices=choices, value="all")
 
 
+def on_open(ws, n, temperature, seed, label, span, steps):
+    """Opening the tab: the current model's samples and traversal are there at once."""
+    ws, dims = on_dimensions(ws)
+    _, grid = on_sample(ws, n, temperature, seed, label)
+    _, trav, note = on_traverse(ws, "all", span, steps)
+    return ws, dims, grid, trav, note
+
+
 def on_decode(ws, z_text, label):
     ws = workspace(ws)
     z = _parse_z(ws, z_text)
     lab = _label(ws, label)  # None: Workspace.decode uses class 0 for a conditional model
-    return ws, display(guard(lambda: ws.decode(z[None], lab)), nrow=1, px=256)
+    return ws, display(guard(lambda: ws.decode(z[None], lab)), nrow=1, tile=BIG_PX)
 
 
 def on_interpolate(ws, z0_text, z1_text, steps, method):
@@ -108,35 +114,30 @@ def on_interpolate(ws, z0_text, z1_text, steps, method):
     k = as_int(steps, "Steps", 2, 32)
     method = as_choice(method, "Method", ("linear", "slerp"))
     path = interpolate(torch.from_numpy(z0), torch.from_numpy(z1), k, method)
-    return ws, display(guard(lambda: ws.decode(path.numpy())), nrow=k, px=96 * min(k, 8))
+    return ws, display(guard(lambda: ws.decode(path.numpy())), nrow=k)
 
 
 def on_model_info(ws):
     """What the session's model is: config, progress, last metrics and a hash of its weights."""
     ws = workspace(ws)
-    with ws.lock:
-        h = hashlib.sha256()
-        for k, v in sorted(ws.model.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().numpy().tobytes())
-        last = ws.run.history[-1] if ws.run.history else {}
-        info = {
-            "dataset": ws.run.dataset,
-            "model_config": ws.model.config.to_dict(),
-            "epoch": ws.run.epoch,
-            "step": ws.run.step if ws.trainer is None else ws.trainer.step,
-            "training": ws.is_training,
-            "test_loss": last.get("test_loss"),
-            "active_units": last.get("active_units"),
-            "weights_sha256": h.hexdigest(),
-        }
+    last = ws.run.history[-1] if ws.run.history else None
+    info = {
+        "dataset": ws.run.dataset,
+        "model_config": ws.model.config.to_dict(),
+        "epoch": ws.run.epoch,
+        "step": ws.run.step if ws.trainer is None else ws.trainer.step,
+        "training": ws.is_training,
+        "test_loss": last.test_loss if last else None,
+        "active_units": last.active_units if last else None,
+        "weights_sha256": ws.weights_hash(),
+    }
     return ws, info
 
 
 def build(state: gr.State, tab: gr.Tab | None = None) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            gr.Markdown("Decode z ~ N(0, T²·I) with the current model. Same seed, same grid.")
+            gr.Markdown("Decode z ~ N(0, T²·I) with the current model: same seed, same grid.")
             seed = gr.Number(
                 0, precision=0, label="Seed", info="same seed, same samples", elem_id="sample-seed"
             )
@@ -156,7 +157,8 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
                 info="all: one row per class, the same z down each column",
             )
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
-        grid = gr.Image(label="Samples", elem_id="sample-grid", format="png", interactive=False)
+        with gr.Column(scale=2):
+            grid = gr.Image(label="Samples", elem_id="sample-grid", format="png", interactive=False)
     button.click(
         on_sample,
         [state, n, temperature, seed, label],
@@ -164,7 +166,7 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
         api_name="sample",
         concurrency_limit=None,
     )
-    gr.Markdown("### Latent traversal\nHold z at the prior's mean and sweep one dimension at a time.")
+    gr.Markdown("### Latent traversal\nSweep one dimension of z at a time from the prior's mean.")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             dimension = gr.Dropdown(
@@ -177,7 +179,7 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
             span = gr.Slider(
                 0.5, 5.0, value=3.0, step=0.5, label="Range ±", info="in prior standard deviations"
             )
-            steps = gr.Slider(3, 21, value=11, step=1, label="Steps")
+            steps = gr.Slider(3, 21, value=7, step=1, label="Steps")
             trav_btn = gr.Button("Traverse", elem_id="traverse-button")
         with gr.Column(scale=2):
             trav = gr.Image(label="Traversal", elem_id="traverse-grid", interactive=False, format="png")
@@ -191,16 +193,22 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
     )
     if tab is not None:
         tab.select(
-            on_dimensions, [state], [state, dimension], api_visibility="private", concurrency_limit=None
+            on_open,
+            [state, n, temperature, seed, label, span, steps],
+            [state, dimension, grid, trav, trav_note],
+            api_visibility="private",
+            concurrency_limit=None,
         )
 
     # Endpoints for scripts (gradio_client); the Latent space and Interpolate tabs add their views.
     with gr.Group(visible=False):
-        z_in = gr.Textbox()
-        z1_in = gr.Textbox()
+        # Defaults that work as they are for any 2-D model (the default one): the API advertises them.
+        z_in = gr.Textbox("[-1.5, 0.0]", label="z")
+        z1_in = gr.Textbox("[1.5, 0.0]", label="z1")
         steps_in = gr.Number(8, precision=0, label="Steps")
         method_in = gr.Textbox("linear")
-        label_in = gr.Number(None, precision=0, label="Class label")
+        # 0 decodes as "no label" does: an unconditional model ignores it, a conditional one uses class 0.
+        label_in = gr.Number(0, precision=0, label="Class label")
         image_out = gr.Image(format="png")
         info_out = gr.JSON()
         decode_btn = gr.Button()

@@ -8,8 +8,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from ..generate import slerp
-from .common import as_choice, as_float, as_int, display, guard, workspace
+from .common import BIG_PX, as_choice, as_float, as_int, display, guard, recent, workspace
 
 MAX_IN_CLASS = 100
 SOURCES = ("test images", "last two map clicks")
@@ -26,64 +25,54 @@ def _pick(ws, cls, index) -> tuple[torch.Tensor, int, np.ndarray]:
     return guard(lambda: ws.test_image(indices[i]))
 
 
-def endpoints(ws, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.ndarray, tuple, list]:
+def endpoints(ws, clicks, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.ndarray, tuple, list]:
     """(z0, z1, (label A, label B) or (None, None), [thumbnail A, thumbnail B])."""
     source = as_choice(source, "Endpoints", SOURCES)
     if source == SOURCES[1]:
-        if len(ws.clicks) < 2:
+        places = recent(clicks, ws)
+        if len(places) < 2:
             raise gr.Error("Click two places on the Latent space map (or encode two images) first.")
-        (z0, la), (z1, lb) = ws.clicks[-2], ws.clicks[-1]
+        (z0, la), (z1, lb) = places[-2], places[-1]
         thumbs = [
-            display(guard(lambda: ws.decode(z0, la)), nrow=1, px=96),
-            display(guard(lambda: ws.decode(z1, lb)), nrow=1, px=96),
+            display(guard(lambda: ws.decode(z0, la)), nrow=1),
+            display(guard(lambda: ws.decode(z1, lb)), nrow=1),
         ]
         return z0, z1, (la, lb), thumbs
     xa, ya, za = _pick(ws, cls_a, idx_a)
     xb, yb, zb = _pick(ws, cls_b, idx_b)
-    return za, zb, (ya, yb), [display(xa, nrow=1, px=96), display(xb, nrow=1, px=96)]
-
-
-def _labels(ws, labels: tuple, ts: torch.Tensor, mode: str):
-    """What a conditional model decodes with: A's label held, or soft labels that move from A's
-    one-hot to B's along t. None for an unconditional model."""
-    ya, yb = labels
-    if not ws.model.config.conditional or ya is None:
-        return None
-    if mode == LABEL_MODES[0] or ya == yb:
-        return ya
-    k = ws.model.config.num_classes
-    eye = torch.eye(k)
-    return (1 - ts)[:, None] * eye[ya] + ts[:, None] * eye[yb]  # (N, K)
+    return za, zb, (ya, yb), [display(xa, nrow=1), display(xb, nrow=1)]
 
 
 def _decode_path(ws, z0, z1, labels, mode, method, ts: torch.Tensor) -> torch.Tensor:
-    a, b = torch.from_numpy(z0), torch.from_numpy(z1)
-    z = torch.lerp(a, b, ts[:, None]) if method == "linear" else slerp(a, b, ts)
-    return guard(lambda: ws.decode(z.numpy(), _labels(ws, labels, ts, mode)))
+    """Decodes along the path at fractions ts; a conditional model holds A's label or blends it
+    into B's along t (generate.path_labels)."""
+    conditional = ws.model.config.conditional
+    ends = labels if conditional else (None, None)
+    return guard(lambda: ws.decode_path(z0, z1, ts, method, ends, blend=mode == LABEL_MODES[1]))
 
 
-def on_strip(ws, source, cls_a, idx_a, cls_b, idx_b, method, label_mode, frames, t):
+def on_strip(ws, clicks, source, cls_a, idx_a, cls_b, idx_b, method, label_mode, frames, t):
     """Thumbnails of the endpoints, the strip of K frames, and the frame at t."""
     ws = workspace(ws)
     method = as_choice(method, "Method", ("linear", "slerp"))
     mode = as_choice(label_mode, "Label", LABEL_MODES)
     k = as_int(frames, "Frames", 2, 16)
     tt = as_float(t, "t", 0.0, 1.0)
-    z0, z1, labels, thumbs = endpoints(ws, source, cls_a, idx_a, cls_b, idx_b)
+    z0, z1, labels, thumbs = endpoints(ws, clicks, source, cls_a, idx_a, cls_b, idx_b)
     strip = _decode_path(ws, z0, z1, labels, mode, method, torch.linspace(0, 1, k))
     frame = _decode_path(ws, z0, z1, labels, mode, method, torch.tensor([tt]))
-    return ws, *thumbs, display(strip, nrow=k, px=96 * k), display(frame, nrow=1, px=256)
+    return ws, *thumbs, display(strip, nrow=k), display(frame, nrow=1, tile=BIG_PX)
 
 
-def on_frame(ws, source, cls_a, idx_a, cls_b, idx_b, method, label_mode, t):
+def on_frame(ws, clicks, source, cls_a, idx_a, cls_b, idx_b, method, label_mode, t):
     """The decoded frame at t ∈ [0, 1] (what the slider shows)."""
     ws = workspace(ws)
     method = as_choice(method, "Method", ("linear", "slerp"))
     mode = as_choice(label_mode, "Label", LABEL_MODES)
     tt = as_float(t, "t", 0.0, 1.0)
-    z0, z1, labels, _ = endpoints(ws, source, cls_a, idx_a, cls_b, idx_b)
+    z0, z1, labels, _ = endpoints(ws, clicks, source, cls_a, idx_a, cls_b, idx_b)
     frame = _decode_path(ws, z0, z1, labels, mode, method, torch.tensor([tt]))
-    return ws, display(frame, nrow=1, px=256)
+    return ws, display(frame, nrow=1, tile=BIG_PX)
 
 
 def on_show(ws):
@@ -93,7 +82,7 @@ def on_show(ws):
     return ws, gr.update(choices=names, value=names[0]), gr.update(choices=names, value=second)
 
 
-def build(state: gr.State, tab: gr.Tab) -> None:
+def build(state: gr.State, clicks: gr.State, tab: gr.Tab) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             source = gr.Radio(
@@ -109,8 +98,8 @@ def build(state: gr.State, tab: gr.Tab) -> None:
                 cls_b = gr.Dropdown(["1"], value="1", label="B: class", allow_custom_value=True)
                 idx_b = gr.Slider(0, MAX_IN_CLASS - 1, value=0, step=1, label="B: index in class")
             with gr.Row():
-                thumb_a = gr.Image(label="A", interactive=False, format="png", height=110)
-                thumb_b = gr.Image(label="B", interactive=False, format="png", height=110)
+                thumb_a = gr.Image(label="A", interactive=False, format="png")
+                thumb_b = gr.Image(label="B", interactive=False, format="png")
             method = gr.Radio(
                 ["linear", "slerp"], value="linear", label="Path", info="slerp keeps |z| typical of the prior"
             )
@@ -120,7 +109,7 @@ def build(state: gr.State, tab: gr.Tab) -> None:
                 label="Label (conditional models)",
                 info="hold A's class, or blend A's into B's along t",
             )
-            frames = gr.Slider(2, 16, value=10, step=1, label="Frames in the strip")
+            frames = gr.Slider(2, 16, value=8, step=1, label="Frames in the strip")
         with gr.Column(scale=2):
             frame = gr.Image(
                 label="Frame at t", elem_id="interp-frame", interactive=False, format="png", height=280
@@ -135,14 +124,11 @@ def build(state: gr.State, tab: gr.Tab) -> None:
                 info="0 = A, 1 = B; the frame follows as you drag",
             )
             strip = gr.Image(
-                label="The whole path, A → B",
-                elem_id="interp-strip",
-                interactive=False,
-                format="png",
-                height=140,
+                label="The whole path, A → B", elem_id="interp-strip", interactive=False, format="png"
             )
     ends = [source, cls_a, idx_a, cls_b, idx_b]
-    strip_io = ([state, *ends, method, label_mode, frames, t], [state, thumb_a, thumb_b, strip, frame])
+    strip_in = [state, clicks, *ends, method, label_mode, frames, t]
+    strip_io = (strip_in, [state, thumb_a, thumb_b, strip, frame])
     fast = {"concurrency_limit": None, "show_progress": "hidden"}
     tab.select(on_show, [state], [state, cls_a, cls_b], api_visibility="private", **fast).then(
         on_strip, *strip_io, api_visibility="private", **fast
@@ -156,7 +142,7 @@ def build(state: gr.State, tab: gr.Tab) -> None:
     )
     t.input(
         on_frame,
-        [state, *ends, method, label_mode, t],
+        [state, clicks, *ends, method, label_mode, t],
         [state, frame],
         api_name="interp_frame",
         trigger_mode="always_last",

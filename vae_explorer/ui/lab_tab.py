@@ -8,17 +8,19 @@ import time
 import gradio as gr
 
 from .. import lab
-from ..trainer import StepRecord
+from ..records import StepRecord
 from . import plots
-from .common import TRAIN_CONCURRENCY, as_choice, sentence, workspace
-from .train_view import _images
+from .common import TRAIN_CONCURRENCY, as_choice, sentence, why, workspace
+from .train_view import image_grids
 
 CHOICES = [(p.title, p.name) for p in lab.PRESETS.values()]
 
 
 def explain(name) -> str:
     p = lab.PRESETS[as_choice(name, "Preset", list(lab.PRESETS))]
-    return f"**Symptom.** {p.symptom}\n\n**Cause.** {p.cause}\n\n**Fix.** {p.fix}"
+    return f"**Symptom.** {p.symptom}\n\n" + why(
+        f"**Cause.** {p.cause}\n\n**Fix.** {p.fix}", "the cause and the fix"
+    )
 
 
 def _verdict(ws, preset, label: str) -> str:
@@ -30,9 +32,9 @@ def _verdict(ws, preset, label: str) -> str:
         lines.append(f"Stopped at step {stop.step}: {stop.reason}")
     if h:
         lines.append(
-            f"test −ELBO {h['test_loss']:.2f} nats · KL {h['test_kl']:.2f} · active units "
-            f"{h['active_units']}/{len(h['kl_per_dim'])} · prior gap {h['prior_gap']:.2f} · "
-            f"sharpness {h.get('sharpness', float('nan')):.2f} · skipped steps {h['skipped_steps']}"
+            f"test −ELBO {h.test_loss:.2f} nats · KL {h.test_kl:.2f} · active units "
+            f"{h.active_units}/{len(h.kl_per_dim)} · prior gap {h.prior_gap:.2f} · "
+            f"sharpness {h.sharpness:.2f} · skipped steps {h.skipped_steps}"
         )
     return "\n\n".join(lines)
 
@@ -57,7 +59,7 @@ def on_run(ws, name):
                     yield [ws, *panels]
         except ValueError as err:
             raise gr.Error(sentence(str(err))) from None
-        recon, samples = _images(ws)
+        recon, samples = image_grids(ws, per_row=6)  # half the page: 6 a row stay ≥ 84 px
         panels[4 * side : 4 * side + 4] = [
             _verdict(ws, preset, label),
             plots.kl_figure(ws.step_log, ws.run.history),
@@ -69,9 +71,9 @@ def on_run(ws, name):
 
 def build(state: gr.State) -> None:
     gr.Markdown(
-        "Each preset trains a small model twice on the digits, in seconds: once so that a "
-        "classic failure appears, once with its fix. The detector is the one the Train "
-        "tab's diagnostics use. Running a preset replaces this session's model."
+        "Each preset trains a small model twice on 28×28 MNIST in seconds, once with a classic "
+        "failure and once with its fix, judged by the Train tab's own detector. Running a preset "
+        "replaces this session's model."
     )
     with gr.Row():
         preset = gr.Dropdown(CHOICES, value=CHOICES[0][1], label="Failure", elem_id="lab-preset", scale=2)
@@ -88,7 +90,6 @@ def build(state: gr.State) -> None:
                         label="Test inputs and reconstructions",
                         interactive=False,
                         format="png",
-                        height=150,
                         elem_id=f"lab-{side}-recon",
                     )
                 )
@@ -97,7 +98,6 @@ def build(state: gr.State) -> None:
                         label="Samples from the prior",
                         interactive=False,
                         format="png",
-                        height=260,
                         elem_id=f"lab-{side}-samples",
                     )
                 )

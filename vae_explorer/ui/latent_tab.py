@@ -10,35 +10,22 @@ import gradio as gr
 import numpy as np
 import torch
 
-from ..latent import PROJECTIONS, default_projection, embed, grid_points, map_extent
+from ..latent import PROJECTIONS, default_projection, embed, grid_points, map_extent, prior_centre
 from . import posterior_view, sketch_view
-from .common import as_float, as_int, display, guard, workspace
+from .common import BIG_PX, as_float, as_int, display, guard, remember, workspace
 from .latent_map import MAP_CSS, MAP_HTML, MAP_JS, MAX_POINTS, check_method, map_value
 
 
-def _nearest_labels(ws, proj, labels, pts: np.ndarray) -> np.ndarray | None:
-    """A conditional model needs a class to decode: that of the nearest point on the map
-    (the colour the student sees there). None for an unconditional model. (P,)"""
-    if not ws.model.config.conditional:
-        return None
-    d2 = ((pts[:, None, :] - proj.coords[None, :, :]) ** 2).sum(-1)  # (P, N)
-    return labels.numpy()[d2.argmin(axis=1)]
-
-
-def decode_at(ws, method: str, n: int, x, y):
-    """(image, z text) for a point of the map; the point is untrusted input."""
+def decode_at(ws, clicks, method: str, n: int, x, y):
+    """(image, z text, clicks) for a point of the map; the point is untrusted input."""
     xf, yf = as_float(x, "x", -1e6, 1e6), as_float(y, "y", -1e6, 1e6)
-    proj, labels = guard(lambda: ws.projection(method, n))
-    pts = np.array([[xf, yf]])
-    z = guard(lambda: proj.to_latent(pts))
-    near = _nearest_labels(ws, proj, labels, pts)
-    label = None if near is None else int(near[0])
-    image = display(guard(lambda: ws.decode(z, label)), nrow=1, px=256)
-    ws.clicks = [*ws.clicks[-1:], (z[0], label)]  # the Interpolate tab can run between the last two
-    text = "z = [" + ", ".join(f"{v:.3f}" for v in z[0]) + "]"
+    out = guard(lambda: ws.decode_at(method, n, np.array([[xf, yf]])))
+    label = None if out.labels is None else int(out.labels[0])
+    image = display(out.images, nrow=1, tile=BIG_PX)
+    text = "z = [" + ", ".join(f"{v:.3f}" for v in out.z[0]) + "]"
     if label is not None:
         text += f", decoded as class {ws.data.class_names[label]} (the nearest point's)"
-    return image, text
+    return image, text, remember(clicks, ws, out.z[0], label)  # Interpolate runs between the last two
 
 
 def on_show(ws, method, n, focus=None):
@@ -50,61 +37,75 @@ def on_show(ws, method, n, focus=None):
     return ws, gr.update(value=method), map_value(ws, method, n, focus=focus)
 
 
-def on_click(ws, method, n, evt: gr.EventData):
+def on_first_decode(ws, clicks, method, n, shown):
+    """Opening the tab: until the first click, the decoder's output at the prior's centre, so the
+    view beside the map is never empty (a click anywhere replaces it)."""
+    if shown is not None:
+        return ws, gr.skip(), gr.skip(), clicks
+    ws = workspace(ws)
+    method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
+    proj, _ = guard(lambda: ws.projection(method, n))
+    centre = prior_centre(proj)
+    (x, y) = centre if centre is not None else proj.coords.mean(axis=0)
+    image, text, clicks = decode_at(ws, clicks, method, n, x, y)
+    return ws, image, text + " — the prior's centre. *Click anywhere on the map.*", clicks
+
+
+def on_click(ws, clicks, method, n, evt: gr.EventData):
     ws = workspace(ws)
     method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
     # The payload comes from the browser, so it may be anything: only a dict's x and y count.
     data = getattr(evt, "_data", None)
     data = data if isinstance(data, dict) else {}
     x, y = data.get("x"), data.get("y")
-    image, text = decode_at(ws, method, n, x, y)
-    return ws, image, text
+    image, text, clicks = decode_at(ws, clicks, method, n, x, y)
+    return ws, image, text, clicks
 
 
-def on_decode_point(ws, x, y, method, n):
+def on_decode_point(ws, clicks, x, y, method, n):
     """Decode the map point (x, y) of the given projection (what a click on the map does)."""
     ws = workspace(ws)
     method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
-    image, text = decode_at(ws, method, n, x, y)
-    return ws, image, text
+    image, text, clicks = decode_at(ws, clicks, method, n, x, y)
+    return ws, image, text, clicks
 
 
-def on_encode(ws, method, n, file, focus=None):
+def on_encode(ws, clicks, method, n, file, focus=None):
     """Encode an uploaded image: its μ is marked on the map, its reconstruction shown."""
     ws = workspace(ws)
     if not file:
-        return ws, gr.skip(), gr.skip(), gr.skip()
+        return ws, gr.skip(), gr.skip(), gr.skip(), clicks
     method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
     path = file if isinstance(file, str) else getattr(file, "name", None)
-    x, mu, recon = guard(lambda: ws.encode_image(path))
+    enc = guard(lambda: ws.encode_image(path))
+    mu = enc.q.mean[0].numpy()
     proj, _ = guard(lambda: ws.projection(method, n))
     (px, py) = embed(proj, mu[None])[0].tolist()
     label = 0 if ws.model.config.conditional else None  # encode_image encodes with class 0
-    ws.clicks = [*ws.clicks[-1:], (mu.astype(np.float32), label)]
     text = "Your image (left) and its reconstruction; μ = [" + ", ".join(f"{v:.3f}" for v in mu) + "]"
-    pair = display(torch.cat([x, recon]), nrow=2, px=256)
-    return ws, map_value(ws, method, n, marker=(px, py), focus=focus), pair, text
+    pair = display(torch.cat([enc.x, enc.recon]), nrow=2)
+    marked = map_value(ws, method, n, marker=(px, py), focus=focus)
+    return ws, marked, pair, text, remember(clicks, ws, mu, label)
 
 
 def on_manifold(ws, method, n, resolution):
-    """Decodes of an evenly spaced grid over the visible plane (the decoded manifold)."""
+    """Decodes of an evenly spaced grid over the visible plane (the decoded manifold); a
+    conditional model decodes each cell with its region's class."""
     ws = workspace(ws)
     method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
     k = as_int(resolution, "Grid size", 2, 30)
-    proj, labels = guard(lambda: ws.projection(method, n))
-    pts = grid_points(map_extent(proj), k)  # the map's visible plane
-    near = _nearest_labels(ws, proj, labels, pts)  # conditional: each cell in its region's class
-    y = None if near is None else torch.from_numpy(near)
-    z = proj.to_latent(pts)
-    return ws, display(guard(lambda: ws.decode(z, y)), nrow=k, px=480)
+    proj, _ = guard(lambda: ws.projection(method, n))
+    out = guard(lambda: ws.decode_at(method, n, grid_points(map_extent(proj), k)))  # the visible plane
+    return ws, display(out.images, nrow=k)
 
 
-def build(state: gr.State, tab: gr.Tab) -> None:
+def build(state: gr.State, clicks: gr.State, tab: gr.Tab) -> None:
+    """The tab inside the caller's gr.Tab; ``clicks``: the session's remembered map places."""
     focus = gr.State(None)  # the input whose posterior the map shows (posterior_view, sketch_view)
     # Made first, shown under the map: the views beside it take them as inputs.
     method = gr.Radio(
         list(PROJECTIONS),
-        value=None,
+        value="identity",  # the default model's latent is 2-D; opening the tab picks per model
         label="Projection",
         elem_id="projection-select",
         info="identity: the 2-D latent itself; pca: exact plane; tsne: neighbours",
@@ -113,7 +114,7 @@ def build(state: gr.State, tab: gr.Tab) -> None:
     points_info = "test images encoded to μ"
     n = gr.Slider(10, MAX_POINTS, value=MAX_POINTS, step=10, label="Points", info=points_info, render=False)
     with gr.Row():
-        with gr.Column(scale=3):
+        with gr.Column(scale=1):
             latent_map = gr.HTML(
                 value=None,
                 html_template=MAP_HTML,
@@ -125,7 +126,7 @@ def build(state: gr.State, tab: gr.Tab) -> None:
             with gr.Row():
                 method.render()
                 n.render()
-        with gr.Column(scale=2), gr.Tabs():
+        with gr.Column(scale=1), gr.Tabs():
             with gr.Tab("Decode a click", id="click-view"):
                 decoded = gr.Image(
                     label="Decoded at the clicked place",
@@ -136,12 +137,12 @@ def build(state: gr.State, tab: gr.Tab) -> None:
                 )
                 z_text = gr.Markdown("*Click anywhere on the map.*", elem_id="decoded-z")
             with gr.Tab("z = μ + σ ⊙ ε", id="reparam-view") as reparam_tab:
-                posterior_view.build(state, focus, latent_map, method, n, reparam_tab)
+                posterior_view.build(state, clicks, focus, latent_map, method, n, reparam_tab)
             with gr.Tab("Draw an input", id="sketch-view"):
-                sketch_view.build(state, focus, latent_map, method, n)
+                sketch_view.build(state, clicks, focus, latent_map, method, n)
     with gr.Row():
         resolution = gr.Slider(
-            2, 30, value=15, step=1, label="Grid size", info="decodes per side over the visible plane"
+            2, 30, value=12, step=1, label="Grid size", info="decodes per side over the visible plane"
         )
         manifold_btn = gr.Button("Decode the plane", elem_id="manifold-button")
     with gr.Row():
@@ -149,14 +150,13 @@ def build(state: gr.State, tab: gr.Tab) -> None:
         # where gr.Image would fail on a bad file with no message.
         upload = gr.File(label="Encode my image", file_types=["image"], elem_id="encode-upload", height=140)
         gr.Markdown(
-            "Any common image format. It is made grey, fitted into the data set's size "
-            "keeping its shape, and inverted if it is mostly light (the data sets are light "
-            "strokes on dark). Its μ is marked with a cross on the map."
+            "Any common image format, made grey and light on dark like the data set; its μ is "
+            "marked with a cross on the map."
         )
     upload.upload(
         on_encode,
-        [state, method, n, upload, focus],
-        [state, latent_map, decoded, z_text],
+        [state, clicks, method, n, upload, focus],
+        [state, latent_map, decoded, z_text, clicks],
         api_name="encode_image",
         concurrency_limit=None,
     )
@@ -164,13 +164,19 @@ def build(state: gr.State, tab: gr.Tab) -> None:
 
     shown = {"concurrency_limit": None, "show_progress": "minimal"}
     show = ([state, method, n, focus], [state, method, latent_map])
-    tab.select(on_show, *show, api_visibility="private", **shown)
+    tab.select(on_show, *show, api_visibility="private", **shown).then(
+        on_first_decode,
+        [state, clicks, method, n, decoded],
+        [state, decoded, z_text, clicks],
+        api_visibility="private",
+        **shown,
+    )
     method.input(on_show, *show, api_name="latent_map", **shown)
     n.release(on_show, *show, api_visibility="private", **shown)
     latent_map.click(
         on_click,
-        [state, method, n],
-        [state, decoded, z_text],
+        [state, clicks, method, n],
+        [state, decoded, z_text, clicks],
         api_visibility="private",
         concurrency_limit=None,
         show_progress="hidden",
@@ -187,8 +193,8 @@ def build(state: gr.State, tab: gr.Tab) -> None:
         point_btn = gr.Button()
     point_btn.click(
         on_decode_point,
-        [state, x_in, y_in, method, n],
-        [state, decoded, z_text],
+        [state, clicks, x_in, y_in, method, n],
+        [state, decoded, z_text, clicks],
         api_name="decode_point",
         concurrency_limit=None,
     )

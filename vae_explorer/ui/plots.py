@@ -11,7 +11,8 @@ import json
 
 from gradio.components.plot import PlotData
 
-from ..trainer import StepRecord
+from ..records import EpochRecord, StepRecord
+from .palette import class_colour
 
 MAX_POINTS = 400  # per series shown
 # nats: below this a dimension carries almost no information (about where Burda et al.'s
@@ -53,9 +54,10 @@ def _figure(data: list[dict], title: str, ytitle: str, xtitle: str = "optimiser 
             "title": {"text": title, "font": {"size": 14}},
             "xaxis": {"title": {"text": xtitle}, **AXIS},
             "yaxis": {"title": {"text": ytitle}, **AXIS},
-            "height": 290,
-            "margin": {"l": 50, "r": 10, "t": 40, "b": 80},
-            "legend": {"orientation": "h", "y": -0.42, "x": 0},
+            "height": 260,
+            "margin": {"l": 50, "r": 10, "t": 36, "b": 44},
+            # Inside the plot, in the corner a falling curve leaves free (a rising one: LEGEND_LOW).
+            "legend": {"y": 1, "x": 1, "xanchor": "right", "bgcolor": "rgba(255,255,255,0.75)"},
             "paper_bgcolor": "white",
             "plot_bgcolor": "white",
             "font": {"family": "sans-serif", "size": 12},
@@ -63,6 +65,9 @@ def _figure(data: list[dict], title: str, ytitle: str, xtitle: str = "optimiser 
         },
     }
     return PlotData(type="plotly", plot=json.dumps(_scrub(fig), allow_nan=False))
+
+
+LEGEND_LOW = {"y": 0, "yanchor": "bottom", "x": 1, "xanchor": "right", "bgcolor": "rgba(255,255,255,0.75)"}
 
 
 def _scrub(obj):
@@ -77,12 +82,18 @@ def _scrub(obj):
 
 
 def _curve(
-    steps: list[StepRecord], history: list[dict], attr: str, test_key: str, title: str, ytitle: str
+    steps: list[StepRecord],
+    history: list[EpochRecord],
+    attr: str,
+    test_key: str,
+    title: str,
+    ytitle: str,
+    **layout,
 ) -> PlotData:
-    return _figure(_curve_data(steps, history, attr, test_key), title, ytitle)
+    return _figure(_curve_data(steps, history, attr, test_key), title, ytitle, **layout)
 
 
-def _curve_data(steps: list[StepRecord], history: list[dict], attr: str, test_key: str) -> list[dict]:
+def _curve_data(steps: list[StepRecord], history: list[EpochRecord], attr: str, test_key: str) -> list[dict]:
     """Per step, smoothed, and per-epoch test lines of one quantity."""
     data = []
     xs = [r.step for r in steps]
@@ -93,8 +104,8 @@ def _curve_data(steps: list[StepRecord], history: list[dict], attr: str, test_ke
     if history:
         data.append(
             _line(
-                [h["step"] for h in history],
-                [h[test_key] for h in history],
+                [h.step for h in history],
+                [getattr(h, test_key) for h in history],
                 "test (per epoch)",
                 COLORS["test"],
                 mode="lines+markers",
@@ -103,23 +114,21 @@ def _curve_data(steps: list[StepRecord], history: list[dict], attr: str, test_ke
     return data
 
 
-def recon_figure(steps: list[StepRecord], history: list[dict]) -> PlotData:
+def recon_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
     return _curve(steps, history, "recon", "test_recon", "Reconstruction −log p(x|z)", "nats / image")
 
 
 LEVEL_COLORS = ("#0891b2", "#ca8a04")  # z₁ (bottom), z₂ (top)
 
 
-def kl_figure(steps: list[StepRecord], history: list[dict]) -> PlotData:
+def kl_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
     """The KL term; for a hierarchical model also each level's KL, smoothed and per epoch, so
     a top level that collapses (its KL → 0) is seen at once."""
     n_levels = max(
-        [1]
-        + [len(r.kl_levels) for r in steps[-1:]]
-        + [len(h.get("test_kl_levels", [])) for h in history[-1:]]
+        [1] + [len(r.kl_levels) for r in steps[-1:]] + [len(h.test_kl_levels) for h in history[-1:]]
     )
     if n_levels < 2:
-        return _curve(steps, history, "kl", "test_kl", "KL(q(z|x) ‖ p(z))", "nats / image")
+        return _curve(steps, history, "kl", "test_kl", "KL(q(z|x) ‖ p(z))", "nats / image", legend=LEGEND_LOW)
     fig = _curve(
         steps, history, "kl", "test_kl", "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image"
     )
@@ -129,19 +138,19 @@ def kl_figure(steps: list[StepRecord], history: list[dict]) -> PlotData:
         ys = [r.kl_levels[i] for r in steps if len(r.kl_levels) == n_levels]
         if xs:
             data.append(_line(*_thin(xs, _ema(ys)), f"z{i + 1} smoothed", color))
-        hs = [h for h in history if len(h.get("test_kl_levels", [])) == n_levels]
+        hs = [h for h in history if len(h.test_kl_levels) == n_levels]
         if hs:
             data.append(
                 _line(
-                    [h["step"] for h in hs],
-                    [h["test_kl_levels"][i] for h in hs],
+                    [h.step for h in hs],
+                    [h.test_kl_levels[i] for h in hs],
                     f"z{i + 1} test (per epoch)",
                     color,
                     mode="lines+markers",
                     line={"color": color, "width": 2, "dash": "dot"},
                 )
             )
-    return _figure(data, "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image")
+    return _figure(data, "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image", legend=LEGEND_LOW)
 
 
 def schedule_figure(steps: list[StepRecord]) -> PlotData:
@@ -173,9 +182,9 @@ def schedule_figure(steps: list[StepRecord]) -> PlotData:
     )
 
 
-def kl_dims_figure(history: list[dict]) -> PlotData:
+def kl_dims_figure(history: list[EpochRecord]) -> PlotData:
     data = []
-    kl = history[-1].get("kl_per_dim", []) if history else []
+    kl = history[-1].kl_per_dim if history else []
     if kl:
         order = sorted(range(len(kl)), key=lambda d: -kl[d])
         colors = [COLORS["smooth"] if kl[d] >= INACTIVE_KL else "#cbd5e1" for d in order]
@@ -190,17 +199,11 @@ def kl_dims_figure(history: list[dict]) -> PlotData:
         )
     return _figure(
         data,
-        f"KL per latent dimension (grey: < {INACTIVE_KL} nats, inactive)",
+        f"KL per dimension (grey: < {INACTIVE_KL} nats, inactive)",
         "nats",
         xtitle="latent dimension, most active first",
         showlegend=False,
     )
-
-
-CLASS_COLORS = (
-    "#4f46e5", "#db2777", "#0891b2", "#ca8a04", "#16a34a",
-    "#ea580c", "#7c3aed", "#0f766e", "#be123c", "#475569",
-)  # fmt: skip
 
 
 def latent_figure(coords, labels, class_names: list[str], method: str, epoch: int) -> PlotData:
@@ -217,10 +220,12 @@ def latent_figure(coords, labels, class_names: list[str], method: str, epoch: in
                 "x": pts[:, 0].round(4).tolist(),
                 "y": pts[:, 1].round(4).tolist(),
                 "name": class_names[k] if k < len(class_names) else str(k),
-                "marker": {"size": 4, "color": CLASS_COLORS[k % len(CLASS_COLORS)], "opacity": 0.7},
+                "marker": {"size": 4, "color": class_colour(k), "opacity": 0.7},
             }
         )
-    layout: dict = {"yaxis": {"scaleanchor": "x", **AXIS}, "legend": {"orientation": "v"}}
+    # Ten classes in the legend without a scroll bar: a taller figure, a compact legend.
+    legend = {"orientation": "v", "font": {"size": 11}, "tracegroupgap": 0, "itemsizing": "constant"}
+    layout: dict = {"yaxis": {"scaleanchor": "x", **AXIS}, "legend": legend, "height": 330}
     layout["margin"] = {"l": 40, "r": 10, "t": 40, "b": 40}
     if method == "identity":
         layout["shapes"] = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from .common import as_choice, as_int, display, guard, workspace
+from .common import as_choice, as_int, display, guard, recent, workspace
 from .latent_map import MAX_POINTS, SAMPLE_ELLIPSES, TOGGLE_JS, check_method, make_focus, map_value
 
 SOURCES = ("test image", "nearest to the last click")
@@ -45,13 +45,14 @@ def build_toggle() -> gr.Checkbox:
     return box
 
 
-def _index(ws, source, cls, index) -> tuple[int, str]:
+def _index(ws, clicks, source, cls, index) -> tuple[int, str]:
     """The chosen test image's index in the test set, and a title for the map."""
     source = as_choice(source, "Input", SOURCES)
     if source == SOURCES[1]:
-        if not ws.clicks:
+        places = recent(clicks, ws)
+        if not places:
             raise gr.Error("Click a place on the map (or encode an image) first.")
-        i = guard(lambda: ws.nearest_test_image(ws.clicks[-1][0], MAX_POINTS))
+        i = guard(lambda: ws.nearest_test_image(places[-1][0], MAX_POINTS))
         return i, f"test image {i}, nearest to the click"
     names = ws.data.class_names
     cls = as_choice(cls, "Class", names)
@@ -85,27 +86,27 @@ def _table(d, autoencoder: bool) -> str:
     return "\n".join([head, rule, *rows, "", note])
 
 
-def _reparam(ws, focus, method, n, source, cls, index, seed):
+def _reparam(ws, clicks, focus, method, n, source, cls, index, seed):
     ws = workspace(ws)
     method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
     seed = as_int(seed, "Seed", 0, MAX_SEED)
-    i, title = _index(ws, source, cls, index)
+    i, title = _index(ws, clicks, source, cls, index)
     d = guard(lambda: ws.reparameterize(i, seed, TRAIL))
     focus = make_focus(ws, title, d.mu.numpy(), d.logvar.numpy(), d.z.numpy(), d.trail.numpy())
     images = torch.stack([ws.data.x_test[i], d.mean_image, d.image])  # (3, C, H, W)
     text = _table(d, ws.model.config.autoencoder)
-    return ws, focus, map_value(ws, method, n, focus=focus), display(images, nrow=3, px=360), text, seed
+    return ws, focus, map_value(ws, method, n, focus=focus), display(images, nrow=3), text, seed
 
 
-def on_reparameterize(ws, focus, method, n, source, cls, index, seed):
+def on_reparameterize(ws, clicks, focus, method, n, source, cls, index, seed):
     """Encode the chosen input and draw z = μ + σ ⊙ ε with ε from ``seed`` (same seed, same ε)."""
-    return _reparam(ws, focus, method, n, source, cls, index, seed)
+    return _reparam(ws, clicks, focus, method, n, source, cls, index, seed)
 
 
-def on_resample(ws, focus, method, n, source, cls, index, seed):
+def on_resample(ws, clicks, focus, method, n, source, cls, index, seed):
     """The next seed's ε (the button "Resample ε")."""
     nxt = as_int(seed, "Seed", 0, MAX_SEED) + 1
-    return _reparam(ws, focus, method, n, source, cls, index, 0 if nxt > MAX_SEED else nxt)
+    return _reparam(ws, clicks, focus, method, n, source, cls, index, 0 if nxt > MAX_SEED else nxt)
 
 
 def on_classes(ws, cls):
@@ -115,7 +116,7 @@ def on_classes(ws, cls):
     return ws, gr.update(choices=names, value=cls if cls in names else names[0])
 
 
-def build(state: gr.State, focus: gr.State, latent_map: gr.HTML, method, n, tab: gr.Tab) -> None:
+def build(state: gr.State, clicks: gr.State, focus: gr.State, latent_map: gr.HTML, method, n, tab) -> None:
     """The "z = μ + σ ⊙ ε" view's controls and outputs (inside a sub-tab beside the map)."""
     source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Input", elem_id="reparam-source")
     with gr.Row():
@@ -126,11 +127,11 @@ def build(state: gr.State, focus: gr.State, latent_map: gr.HTML, method, n, tab:
         go = gr.Button("Encode", elem_id="reparam-button")
         again = gr.Button("Resample ε", variant="primary", elem_id="resample-button")
     image = gr.Image(
-        label="x, decode(μ), decode(z)", elem_id="reparam-image", interactive=False, format="png", height=150
+        label="x, decode(μ), decode(z)", elem_id="reparam-image", interactive=False, format="png"
     )
     values = gr.Markdown(elem_id="reparam-values")
     gr.Markdown(EXPLANATION, latex_delimiters=LATEX)
-    inputs = [state, focus, method, n, source, cls, index, seed]
+    inputs = [state, clicks, focus, method, n, source, cls, index, seed]
     io = (inputs, [state, focus, latent_map, image, values, seed])
     fast = {"concurrency_limit": None, "show_progress": "minimal"}
     go.click(on_reparameterize, *io, api_name="reparameterize", **fast)

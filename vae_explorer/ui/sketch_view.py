@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from .common import as_int, display, guard, workspace
+from .common import as_int, display, guard, remember, workspace
 from .latent_map import MAX_POINTS, check_method, make_focus, map_value
 
 CANVAS_PX = 280  # the drawing's pixels: 10× a 28×28 image
@@ -40,32 +40,33 @@ def _fmt(values: np.ndarray) -> str:
     return "[" + shown + (", …]" if len(values) > 8 else "]")
 
 
-def on_encode_drawing(ws, focus, method, n, drawing):
+def on_encode_drawing(ws, clicks, focus, method, n, drawing):
     """Encode a drawing: its posterior's ellipse on the map, its prepared image and reconstruction."""
     ws = workspace(ws)
     method, n = check_method(ws, method), as_int(n, "Points", 10, MAX_POINTS)
     array = _drawing(drawing)
     enc = guard(lambda: ws.encode_drawing(array))
+    mu, logvar = enc.q.mean[0].numpy(), enc.q.logvar[0].numpy()
     label = 0 if ws.model.config.conditional else None  # encode_drawing encodes with class 0
-    ws.clicks = [*ws.clicks[-1:], (enc.mu.astype(np.float32), label)]  # Interpolate can use it
-    focus = make_focus(ws, "your drawing", enc.mu, enc.logvar)
-    pair = display(torch.cat([enc.x, enc.recon]), nrow=2, px=256)
+    focus = make_focus(ws, "your drawing", mu, logvar)
+    pair = display(torch.cat([enc.x, enc.recon]), nrow=2)
     text = (
         f"Your drawing as the model sees it (left) and its reconstruction. "
-        f"μ = {_fmt(enc.mu)}, σ = {_fmt(np.exp(0.5 * enc.logvar))}"
+        f"μ = {_fmt(mu)}, σ = {_fmt(enc.q.std[0].numpy())}"
     )
-    return ws, focus, map_value(ws, method, n, focus=focus), pair, text
+    marked = map_value(ws, method, n, focus=focus)
+    return ws, focus, marked, pair, text, remember(clicks, ws, mu, label)  # Interpolate can use it
 
 
-def on_sketch_change(ws, focus, method, n, drawing):
+def on_sketch_change(ws, clicks, focus, method, n, drawing):
     """The same while drawing, quietly: a cleared or still empty canvas changes nothing."""
     try:
-        return on_encode_drawing(ws, focus, method, n, drawing)
+        return on_encode_drawing(ws, clicks, focus, method, n, drawing)
     except gr.Error:
-        return (gr.skip(),) * 5
+        return (*[gr.skip()] * 5, clicks)
 
 
-def build(state: gr.State, focus: gr.State, latent_map: gr.HTML, method, n) -> None:
+def build(state: gr.State, clicks: gr.State, focus: gr.State, latent_map: gr.HTML, method, n) -> None:
     sketch = gr.Sketchpad(
         label="Draw a digit",
         elem_id="sketchpad",
@@ -83,11 +84,10 @@ def build(state: gr.State, focus: gr.State, latent_map: gr.HTML, method, n) -> N
         elem_id="sketch-result",
         interactive=False,
         format="png",
-        height=180,
     )
     text = gr.Markdown(elem_id="sketch-text")
     gr.Markdown(HOW)
-    io = ([state, focus, method, n, sketch], [state, focus, latent_map, result, text])
+    io = ([state, clicks, focus, method, n, sketch], [state, focus, latent_map, result, text, clicks])
     # The drawing is encoded as it changes. A button would race the editor, which sends a new
     # drawing a moment after the stroke: an early press finds no drawing yet.
     sketch.change(

@@ -13,6 +13,7 @@ import gradio as gr
 from ..checkpoint import shipped_checkpoints
 from ..config import ARCHS, GAUSSIAN_VARIANCES, KL_SCHEDULES, LIKELIHOODS, TrainConfig
 from ..data import availability, dataset_names
+from ..session import DEFAULT_CHECKPOINT
 from .common import LIMITS, TRAIN_CONCURRENCY, as_choice, guard, workspace
 from .train_settings import MODEL_KEYS, PARSERS, parse_settings, restorable  # noqa: F401 (re-exported)
 from .train_view import N_OUTPUTS, stream, view
@@ -88,17 +89,17 @@ def _control_names() -> list[str]:
     return list(inspect.signature(on_start).parameters)[1:]
 
 
-def _loaded(ws, note: str, with_lecture: bool) -> list:
+def _loaded(ws, session: dict, note: str, with_lecture: bool) -> list:
     """After a load: the view, then every control (and the lecture toggle). A file saved with
     its session restores all of them; any other file sets the data set and model settings."""
     c = ws.model.config
     values = {"dataset": ws.run.dataset, **{k: getattr(c, k) for k in MODEL_KEYS}}
     lecture = gr.skip()
-    if ws.saved_session:
-        good, dropped = restorable(ws.saved_session)
+    if session:
+        good, dropped = restorable(session)
         values.update(good)
-        if isinstance(ws.saved_session.get("lecture"), bool):
-            lecture = ws.saved_session["lecture"]
+        if isinstance(session.get("lecture"), bool):
+            lecture = session["lecture"]
         note += " Its saved session settings were restored."
         if dropped:
             note += f" {dropped} of them exceed this server's limits and were left as they were."
@@ -112,8 +113,8 @@ def _load_handlers(with_lecture: bool):
         ws = workspace(ws)
         paths = shipped_checkpoints()
         name = as_choice(name, "Shipped model", list(paths))
-        guard(lambda: ws.load(paths[name]))
-        return _loaded(ws, f"Loaded {name}.", with_lecture)
+        session = guard(lambda: ws.load(paths[name]))
+        return _loaded(ws, session, f"Loaded {name}.", with_lecture)
 
     def on_upload(ws, file):
         """Load a .safetensors model file (validated; a pickle or a mismatched file is refused).
@@ -122,8 +123,8 @@ def _load_handlers(with_lecture: bool):
         if not file:
             return [ws, *[gr.skip()] * (N_OUTPUTS + len(_control_names()) + int(with_lecture))]
         path = Path(file if isinstance(file, str) else file.name)
-        guard(lambda: ws.load(path))
-        return _loaded(ws, f"Loaded {path.name}.", with_lecture)
+        session = guard(lambda: ws.load(path))
+        return _loaded(ws, session, f"Loaded {path.name}.", with_lecture)
 
     return on_load, on_upload
 
@@ -181,16 +182,20 @@ def _model_controls() -> dict:
         elem_id="train-bottom-latent",
     )
     c["hidden_dim"] = gr.Slider(
-        8, LIMITS.max_hidden, value=256, step=8, label="Hidden size", info="units in each hidden layer"
+        8, LIMITS.max_hidden, value=400, step=8, label="Hidden size", info="units in each hidden layer"
     )
     with gr.Row():
-        c["binarize"] = gr.Checkbox(False, label="Binarize", info="fresh 0/1 draw per batch")
-        c["conditional"] = gr.Checkbox(False, label="Conditional", info="the label steers the decoder")
+        # min_width: on a narrow column the three wrap instead of clipping their labels.
+        c["binarize"] = gr.Checkbox(False, label="Binarize", info="fresh 0/1 draw per batch", min_width=150)
+        c["conditional"] = gr.Checkbox(
+            False, label="Conditional", info="the label steers the decoder", min_width=150
+        )
         c["autoencoder"] = gr.Checkbox(
             False,
             label="Plain autoencoder",
             info="z = μ, no KL: to compare (mlp or conv)",
             elem_id="train-autoencoder",
+            min_width=150,
         )
     with gr.Accordion("Gaussian likelihood", open=False, elem_classes=["vx-advanced"]):
         c["gaussian_variance"] = gr.Radio(
@@ -206,7 +211,7 @@ def _model_controls() -> dict:
 def _objective_controls() -> dict:
     c = {}
     with gr.Accordion("Objective: β, KL schedule, free bits", open=False):
-        c["beta"] = gr.Slider(0.0, 20.0, value=1.0, step=0.1, label="β", info="KL weight; 1 = the ELBO")
+        c["beta"] = gr.Slider(0.0, 50.0, value=1.0, step=0.1, label="β", info="KL weight; 1 = the ELBO")
         c["kl_schedule"] = gr.Radio(
             list(KL_SCHEDULES),
             value="constant",
@@ -239,7 +244,7 @@ def _objective_controls() -> dict:
             info="passes over the training set",
             elem_id="train-epochs",
         )
-        c["batch_size"] = gr.Slider(8, 512, value=64, step=8, label="Batch size", info="images per step")
+        c["batch_size"] = gr.Slider(8, 512, value=128, step=8, label="Batch size", info="images per step")
         c["lr"] = gr.Number(1e-3, label="Learning rate", info="Adam; 1e-3 is a safe start")
         c["grad_clip"] = gr.Number(1.0, label="Gradient clip", info="max gradient norm; 0 = off")
         c["seed"] = gr.Number(0, precision=0, label="Seed", info="same seed, same run")
@@ -247,25 +252,22 @@ def _objective_controls() -> dict:
 
 
 def _outputs() -> list:
-    with gr.Row():
-        start = gr.Button("Start", variant="primary", elem_id="train-start")
-        cont = gr.Button("Continue", elem_id="train-continue")
-        stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
-        reset = gr.Button("Reset", elem_id="train-reset")
+    # The order is what a projector at 1280×720 must show first: the buttons and both curves.
+    with gr.Row(elem_id="train-buttons"):
+        start = gr.Button("Start", variant="primary", elem_id="train-start", min_width=80)
+        cont = gr.Button("Continue", elem_id="train-continue", min_width=80)
+        stop = gr.Button("Stop", variant="stop", elem_id="train-stop", min_width=80)
+        reset = gr.Button("Reset", elem_id="train-reset", min_width=80)
     status = gr.HTML(elem_id="train-progress", label="progress")
-    diagnostics = gr.Markdown(elem_id="train-diagnostics", label="diagnostics")
     with gr.Row():
         recon_plot = gr.Plot(elem_id="recon-plot", show_label=False, label="reconstruction")
         kl_plot = gr.Plot(elem_id="kl-plot", show_label=False, label="kl")
-    with gr.Row():
-        sched_plot = gr.Plot(elem_id="schedule-plot", show_label=False, label="schedule")
-        dims_plot = gr.Plot(elem_id="kl-dims-plot", show_label=False, label="kl_per_dim")
+    diagnostics = gr.Markdown(elem_id="train-diagnostics", label="diagnostics")
     recon_img = gr.Image(
         label="Test inputs (top) and reconstructions (bottom)",
         elem_id="recon-images",
         interactive=False,
         format="png",
-        height=180,
     )
     with gr.Row():
         samples_img = gr.Image(
@@ -273,10 +275,12 @@ def _outputs() -> list:
             elem_id="train-samples",
             interactive=False,
             format="png",
-            height=320,
         )
         # Redrawn after each epoch while training runs: the latent space forming.
         live_map = gr.Plot(elem_id="train-latent-map", show_label=False, label="latent map")
+    with gr.Row():
+        sched_plot = gr.Plot(elem_id="schedule-plot", show_label=False, label="schedule")
+        dims_plot = gr.Plot(elem_id="kl-dims-plot", show_label=False, label="kl_per_dim")
     right = [status, diagnostics, recon_plot, kl_plot, sched_plot, dims_plot, recon_img, samples_img]
     right.append(live_map)
     return [start, cont, stop, reset, right]
@@ -291,7 +295,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
             with gr.Accordion("Model file", open=False):
                 ckpt = gr.Dropdown(
                     shipped,
-                    value=shipped[0] if shipped else None,
+                    value=DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in shipped else None,
                     label="Shipped model",
                     elem_id="checkpoint-select",
                     info="pretrained, ready to explore",
@@ -306,9 +310,9 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
                 download = gr.File(label="Download", interactive=False, elem_id="checkpoint-download")
             dataset = gr.Dropdown(
                 _dataset_choices(),
-                value="digits",
+                value="mnist-10k",
                 label="Data set",
-                info="digits: 8×8, bundled; the others are 28×28",
+                info="mnist-10k: 10,000 real 28×28 digits, bundled; digits: 8×8, trains in a second",
             )
             c = {"dataset": dataset, **_model_controls(), **_objective_controls()}
             gr.Markdown(

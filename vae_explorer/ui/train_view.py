@@ -13,15 +13,15 @@ import torch
 from ..config import TrainConfig
 from ..diagnostics import training_findings
 from ..latent import project
+from ..records import EpochRecord, StepRecord, StopRecord
 from ..session import Workspace
-from ..trainer import EpochRecord, StepRecord, StopRecord
 from . import plots
 from .common import display, guard, sentence
 
 YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (and images)
 IMAGES_EVERY = 2.0  # seconds between refreshes of the reconstruction and sample images
 N_RECON = 8
-N_SAMPLES = 32
+N_SAMPLES = 16  # 4 × 4: each digit stays ≥ 84 px in half the column on a projector
 # Test codes on the live latent map: a fixed subset (the first images of the test set), encoded
 # and projected once per refresh of the images, so the cost stays bounded (bench/bench_live_map.py).
 LIVE_MAP_POINTS = 500
@@ -41,9 +41,9 @@ def _progress_html(ws: Workspace, done: int, total: int, img_s: float, note: str
     if img_s > 0:
         parts.append(f"{img_s:,.0f} images/s")
     if last and c.autoencoder:
-        parts.append(f"test reconstruction {last['test_loss']:.2f} nats (an autoencoder has no ELBO)")
+        parts.append(f"test reconstruction {last.test_loss:.2f} nats (an autoencoder has no ELBO)")
     elif last:
-        parts.append(f"test −ELBO {last['test_loss']:.2f} nats")
+        parts.append(f"test −ELBO {last.test_loss:.2f} nats")
     bar = f'<div class="vx-bar"><div style="width:{100 * frac:.1f}%"></div></div>' if total > 0 else ""
     tail = f'<div class="vx-note">{html.escape(note)}</div>' if note else ""
     return f'<div id="train-status">{bar}<div>{" · ".join(parts)}</div>{tail}</div>'
@@ -59,11 +59,12 @@ def _diagnostics_md(ws: Workspace) -> str:
     return "**Diagnostics**\n\n" + "\n".join(f"- {f}" for f in found)
 
 
-def _images(ws: Workspace):
-    x, recon = ws.reconstructions(N_RECON)
-    pairs = display(torch.cat([x, recon]), nrow=N_RECON, px=480)
+def image_grids(ws: Workspace, per_row: int = N_RECON):
+    """Test inputs above their reconstructions, ``per_row`` of each, and prior samples."""
+    x, recon = ws.reconstructions(per_row)
+    pairs = display(torch.cat([x, recon]), nrow=per_row)
     # A conditional model cycles through the classes when no label is given.
-    samples = display(ws.sample(N_SAMPLES, 1.0, seed=0), nrow=8)
+    samples = display(ws.sample(N_SAMPLES, 1.0, seed=0), nrow=4)
     return pairs, samples
 
 
@@ -71,10 +72,11 @@ def _live_map(ws: Workspace):
     """The latent space as it is now: the identity plane for a 2-D latent, else PCA re-fitted."""
     if LIVE_MAP_POINTS <= 0:
         return gr.skip()
-    mu, _, y = ws.test_posteriors(LIVE_MAP_POINTS)
+    tp = ws.test_posteriors(LIVE_MAP_POINTS)
+    mu, y = tp.q.mean, tp.labels
     method = "identity" if mu.shape[1] == 2 else "pca"
     coords = project(mu, method).coords
-    epoch = ws.run.history[-1]["epoch"] if ws.run.history else 0
+    epoch = ws.run.history[-1].epoch if ws.run.history else 0
     return plots.latent_figure(coords, y.numpy(), ws.data.class_names, method, epoch)
 
 
@@ -91,7 +93,7 @@ def view(
         plots.schedule_figure(steps),
         plots.kl_dims_figure(hist),
     ]
-    out += [*_images(ws), _live_map(ws)] if images else [gr.skip()] * 3
+    out += [*image_grids(ws), _live_map(ws)] if images else [gr.skip()] * 3
     return out
 
 
