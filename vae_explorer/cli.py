@@ -15,12 +15,13 @@ import torch
 
 from .build import build_model
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ARCHS, KL_SCHEDULES, LIKELIHOODS, ModelConfig, TrainConfig
+from .config import ModelConfig
 from .data import binarize, load_dataset
 from .device import configure_threads, select_device
 from .evaluate import evaluate
 from .generate import sample_prior, save_png, to_grid
 from .records import EpochRecord, StepRecord, StopRecord
+from .settings import add_flags, parse_all
 from .trainer import TEST_BINARIZE_SEED, Trainer
 
 
@@ -38,32 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a VAE and save it as .safetensors")
-    t.add_argument(
-        "--dataset", default="mnist-10k", help="mnist-10k|digits|mnist|fashion-mnist|kmnist|npz:PATH"
-    )
-    t.add_argument("--arch", choices=ARCHS, default="mlp", help="hierarchical: two levels z2 -> z1 -> x")
-    t.add_argument("--latent-dim", type=int, default=20, help="size of z (hierarchical: of the top z2)")
-    t.add_argument("--bottom-latent-dim", type=int, default=16, help="hierarchical: size of z1")
-    t.add_argument("--hidden", type=int, default=400)
-    t.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
-    t.add_argument("--gaussian-variance", choices=("fixed", "learned"), default="fixed")
-    t.add_argument("--gaussian-std", type=float, default=0.1)
-    t.add_argument("--binarize", action="store_true", help="fresh Bernoulli draw of each batch")
-    t.add_argument("--conditional", action="store_true", help="conditional VAE (needs labels)")
-    t.add_argument(
-        "--autoencoder", action="store_true", help="a plain autoencoder (z = mu, no KL), to compare with"
-    )
-    t.add_argument("--beta", type=float, default=1.0)
-    t.add_argument("--kl-schedule", choices=KL_SCHEDULES, default="constant")
-    t.add_argument("--warmup-epochs", type=float, default=10.0)
-    t.add_argument("--cycles", type=int, default=4)
-    t.add_argument("--cycle-ratio", type=float, default=0.5)
-    t.add_argument("--free-bits", type=float, default=0.0)
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--grad-clip", type=float, default=1.0)
-    t.add_argument("--seed", type=int, default=0)
+    add_flags(t)  # every Train setting, from the one table (settings.py)
     t.add_argument("--data-dir", default=None)
     t.add_argument("--no-download", action="store_true", help="never download a data set")
     t.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint")
@@ -98,24 +74,12 @@ def _fmt(x: float) -> str:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    tcfg = TrainConfig(
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        beta=a.beta,
-        kl_schedule=a.kl_schedule,
-        warmup_epochs=a.warmup_epochs,
-        cycles=a.cycles,
-        cycle_ratio=a.cycle_ratio,
-        free_bits=a.free_bits,
-        grad_clip=a.grad_clip,
-        binarize=a.binarize,
-        seed=a.seed,
-    )
+    parsed = parse_all(vars(a))  # the same checks as the app's, on the same ranges
+    tcfg = parsed.train
     if not a.out.endswith(".safetensors"):
         raise ValueError("--out must name a .safetensors file.")
     device = select_device(a.device)
-    data = load_dataset(a.dataset, a.data_dir, download=not a.no_download)
+    data = load_dataset(parsed.dataset, a.data_dir, download=not a.no_download)
     if a.resume:
         ck = load_checkpoint(a.resume, device)
         model, state = ck.model, ck.run
@@ -129,19 +93,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             optimizer_state=ck.optimizer_state,
         )
     else:
-        mcfg = ModelConfig(
-            input_shape=data.image_shape,
-            arch=a.arch,
-            latent_dim=a.latent_dim,
-            bottom_latent_dim=a.bottom_latent_dim,
-            hidden_dim=a.hidden,
-            likelihood=a.likelihood,
-            gaussian_variance=a.gaussian_variance,
-            gaussian_std=a.gaussian_std,
-            conditional=a.conditional,
-            autoencoder=a.autoencoder,
-            num_classes=data.num_classes,
-        )
+        mcfg = ModelConfig(input_shape=data.image_shape, num_classes=data.num_classes, **parsed.model)
         trainer = Trainer(build_model(mcfg, a.seed, device), data, tcfg)
     show_bar = not a.json and sys.stderr.isatty()
     bar = None

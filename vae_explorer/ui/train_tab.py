@@ -3,7 +3,6 @@ diagnostics in words, and checkpoints in and out. What it shows is built in trai
 
 from __future__ import annotations
 
-import inspect
 import tempfile
 import time
 from pathlib import Path
@@ -11,20 +10,12 @@ from pathlib import Path
 import gradio as gr
 
 from ..checkpoint import shipped_checkpoints
-from ..config import ARCHS, GAUSSIAN_VARIANCES, KL_SCHEDULES, LIKELIHOODS, TrainConfig
-from ..data import availability, dataset_names
+from ..config import TrainConfig
 from ..session import DEFAULT_CHECKPOINT
+from ..settings import MODEL_KEYS, NAMES
 from .common import LIMITS, TRAIN_CONCURRENCY, as_choice, guard, workspace
-from .train_settings import MODEL_KEYS, PARSERS, parse_settings, restorable  # noqa: F401 (re-exported)
+from .train_settings import by_name, control, parse_settings, restorable, takes_settings
 from .train_view import N_OUTPUTS, stream, view
-
-
-def _dataset_choices() -> list[tuple[str, str]]:
-    out = []
-    for name in dataset_names():
-        ok, note = availability(name)
-        out.append((name if ok else f"{name} ({note})", name))
-    return out
 
 
 def _fresh(ws, s: dict) -> TrainConfig:
@@ -35,43 +26,39 @@ def _fresh(ws, s: dict) -> TrainConfig:
     return tcfg
 
 
-# fmt: off
-# One signature for the three endpoints that take the controls: Gradio names API arguments
-# after the handler's parameters, so they are spelled out.
-def on_start(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
-             binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-             batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
+# The three endpoints that take the controls see one parameter per setting (takes_settings):
+# Gradio names API arguments after the handler's parameters.
+def on_start(ws, *values):
     """Build a fresh model with these settings and train it, streaming progress."""
-    s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
     ws.begin_action()
-    yield from stream(ws, _fresh(ws, s))
+    yield from stream(ws, _fresh(ws, by_name(values)))
 
 
-def on_continue(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
-                binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-                batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
+def on_continue(ws, *values):
     """Train the current model further with these training settings (its optimizer state is
     kept); the data set and model settings stay those of the current model."""
-    s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
     ws.begin_action()
-    ds, model, tcfg = parse_settings(s)
+    ds, model, tcfg = parse_settings(by_name(values))
     current = {k: getattr(ws.model.config, k) for k in MODEL_KEYS}
-    note = ("Continuing the current model: data set and model settings apply on Start or Reset."
-            if model != current or ds != ws.run.dataset else "")
+    note = (
+        "Continuing the current model: data set and model settings apply on Start or Reset."
+        if model != current or ds != ws.run.dataset
+        else ""
+    )
     yield from stream(ws, tcfg, note)
 
 
-def on_reset(ws, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
-             binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-             batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
+def on_reset(ws, *values):
     """Replace the model by a fresh, untrained one with these settings."""
-    s = {k: v for k, v in locals().items() if k != "ws"}
     ws = workspace(ws)
-    _fresh(ws, s)
+    _fresh(ws, by_name(values))
     return [ws, *view(ws, note="A fresh, untrained model.")]
-# fmt: on
+
+
+for _handler in (on_start, on_continue, on_reset):
+    takes_settings(_handler, "ws")
 
 
 def on_stop(ws):
@@ -83,10 +70,6 @@ def on_stop(ws):
     while ws.is_training and time.perf_counter() < deadline:
         time.sleep(0.02)
     return [ws, *view(ws, note="Stopped: the model is as it was after the last step.")]
-
-
-def _control_names() -> list[str]:
-    return list(inspect.signature(on_start).parameters)[1:]
 
 
 def _loaded(ws, session: dict, note: str, with_lecture: bool) -> list:
@@ -103,7 +86,7 @@ def _loaded(ws, session: dict, note: str, with_lecture: bool) -> list:
         note += " Its saved session settings were restored."
         if dropped:
             note += f" {dropped} of them exceed this server's limits and were left as they were."
-    controls = [values.get(k, gr.skip()) for k in _control_names()]
+    controls = [values.get(k, gr.skip()) for k in NAMES]
     return [ws, *view(ws, note=note), *controls, *([lecture] if with_lecture else [])]
 
 
@@ -121,7 +104,7 @@ def _load_handlers(with_lecture: bool):
         A file saved here brings back the settings it was saved with, lecture mode included."""
         ws = workspace(ws)
         if not file:
-            return [ws, *[gr.skip()] * (N_OUTPUTS + len(_control_names()) + int(with_lecture))]
+            return [ws, *[gr.skip()] * (N_OUTPUTS + len(NAMES) + int(with_lecture))]
         path = Path(file if isinstance(file, str) else file.name)
         session = guard(lambda: ws.load(path))
         return _loaded(ws, session, f"Loaded {path.name}.", with_lecture)
@@ -129,14 +112,10 @@ def _load_handlers(with_lecture: bool):
     return on_load, on_upload
 
 
-# fmt: off
-def on_save(ws, lecture, dataset, arch, latent_dim, hidden_dim, likelihood, gaussian_variance, gaussian_std,
-            binarize, conditional, beta, kl_schedule, warmup_epochs, cycles, cycle_ratio, free_bits, lr,
-            batch_size, epochs, grad_clip, seed, bottom_latent_dim, autoencoder):
+def on_save(ws, lecture, *values):
     """The current model as a .safetensors file (config, history and optimizer state inside),
     with this session's settings and lecture mode, so that loading it sets the app up again."""
-    s = {k: v for k, v in locals().items() if k not in ("ws", "lecture")}
-    # fmt: on
+    s = by_name(values)
     ws = workspace(ws)
     session, _ = restorable(s)  # only settings that pass the checks; a bad field is not saved
     if isinstance(lecture, bool):
@@ -147,6 +126,9 @@ def on_save(ws, lecture, dataset, arch, latent_dim, hidden_dim, likelihood, gaus
     return ws, str(guard(lambda: ws.save(path, session=session)))
 
 
+takes_settings(on_save, "ws", "lecture")
+
+
 def on_open(ws):
     ws = workspace(ws)
     return [ws, *view(ws, note="Ready: press Start to train, or explore the loaded model.")]
@@ -155,99 +137,38 @@ def on_open(ws):
 def _model_controls() -> dict:
     c = {}
     with gr.Row():
-        c["arch"] = gr.Radio(
-            list(ARCHS),
-            value="mlp",
-            label="Architecture",
-            info="MLP, small CNN, or hierarchical: two latent levels z₂ → z₁ → x",
-            elem_id="train-arch",
-        )
-        c["likelihood"] = gr.Radio(
-            list(LIKELIHOODS),
-            value="bernoulli",
-            label="Likelihood p(x|z)",
-            info="Bernoulli for [0, 1] pixels",
-        )
-    c["latent_dim"] = gr.Slider(
-        1, LIMITS.max_latent, value=2, step=1, label="Latent size", info="2 can be plotted directly"
-    )
-    c["bottom_latent_dim"] = gr.Slider(
-        1,
-        LIMITS.max_latent,
-        value=16,
-        step=1,
-        label="Lower latent z₁ size",
-        info="hierarchical only; the latent size above is the top z₂. Free bits ≥ 0.5 keep z₂ in use",
-        visible=False,
-        elem_id="train-bottom-latent",
-    )
-    c["hidden_dim"] = gr.Slider(
-        8, LIMITS.max_hidden, value=400, step=8, label="Hidden size", info="units in each hidden layer"
-    )
+        c["arch"] = control("arch", elem_id="train-arch")
+        c["likelihood"] = control("likelihood")
+    c["latent_dim"] = control("latent_dim")
+    c["bottom_latent_dim"] = control("bottom_latent_dim", visible=False, elem_id="train-bottom-latent")
+    c["hidden_dim"] = control("hidden_dim")
     with gr.Row():
         # min_width: on a narrow column the three wrap instead of clipping their labels.
-        c["binarize"] = gr.Checkbox(False, label="Binarize", info="fresh 0/1 draw per batch", min_width=150)
-        c["conditional"] = gr.Checkbox(
-            False, label="Conditional", info="the label steers the decoder", min_width=150
-        )
-        c["autoencoder"] = gr.Checkbox(
-            False,
-            label="Plain autoencoder",
-            info="z = μ, no KL: to compare (mlp or conv)",
-            elem_id="train-autoencoder",
-            min_width=150,
-        )
+        c["binarize"] = control("binarize", min_width=150)
+        c["conditional"] = control("conditional", min_width=150)
+        c["autoencoder"] = control("autoencoder", elem_id="train-autoencoder", min_width=150)
     with gr.Accordion("Gaussian likelihood", open=False, elem_classes=["vx-advanced"]):
-        c["gaussian_variance"] = gr.Radio(
-            list(GAUSSIAN_VARIANCES),
-            value="fixed",
-            label="Variance",
-            info="fixed σ, or one learned per pixel",
-        )
-        c["gaussian_std"] = gr.Number(0.1, label="σ", info="the fixed (or initial) pixel noise")
+        c["gaussian_variance"] = control("gaussian_variance")
+        c["gaussian_std"] = control("gaussian_std")
     return c
 
 
 def _objective_controls() -> dict:
     c = {}
     with gr.Accordion("Objective: β, KL schedule, free bits", open=False):
-        c["beta"] = gr.Slider(0.0, 50.0, value=1.0, step=0.1, label="β", info="KL weight; 1 = the ELBO")
-        c["kl_schedule"] = gr.Radio(
-            list(KL_SCHEDULES),
-            value="constant",
-            label="KL schedule",
-            info="linear/cyclical warm β up from 0 (against collapse)",
-        )
-        c["warmup_epochs"] = gr.Slider(
-            0, 100, value=10, step=1, label="Warm-up epochs", info="linear: epochs to reach β"
-        )
+        c["beta"] = control("beta")
+        c["kl_schedule"] = control("kl_schedule")
+        c["warmup_epochs"] = control("warmup_epochs")
         with gr.Row():
-            c["cycles"] = gr.Slider(1, 20, value=4, step=1, label="Cycles", info="cyclical: how many")
-            c["cycle_ratio"] = gr.Slider(
-                0.05, 1.0, value=0.5, step=0.05, label="Rising part", info="cyclical: share of a cycle"
-            )
-        c["free_bits"] = gr.Slider(
-            0.0,
-            2.0,
-            value=0.0,
-            step=0.05,
-            label="Free bits λ",
-            info="nats per dimension the KL is not pushed below",
-        )
+            c["cycles"] = control("cycles")
+            c["cycle_ratio"] = control("cycle_ratio")
+        c["free_bits"] = control("free_bits")
     with gr.Accordion("Optimisation", open=True):
-        c["epochs"] = gr.Slider(
-            1,
-            LIMITS.max_epochs,
-            value=20,
-            step=1,
-            label="Epochs",
-            info="passes over the training set",
-            elem_id="train-epochs",
-        )
-        c["batch_size"] = gr.Slider(8, 512, value=128, step=8, label="Batch size", info="images per step")
-        c["lr"] = gr.Number(1e-3, label="Learning rate", info="Adam; 1e-3 is a safe start")
-        c["grad_clip"] = gr.Number(1.0, label="Gradient clip", info="max gradient norm; 0 = off")
-        c["seed"] = gr.Number(0, precision=0, label="Seed", info="same seed, same run")
+        c["epochs"] = control("epochs", elem_id="train-epochs")
+        c["batch_size"] = control("batch_size")
+        c["lr"] = control("lr")
+        c["grad_clip"] = control("grad_clip")
+        c["seed"] = control("seed")
     return c
 
 
@@ -308,12 +229,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
                 )
                 save_btn = gr.Button("Prepare download of this model and these settings", size="sm")
                 download = gr.File(label="Download", interactive=False, elem_id="checkpoint-download")
-            dataset = gr.Dropdown(
-                _dataset_choices(),
-                value="mnist-10k",
-                label="Data set",
-                info="mnist-10k: 10,000 real 28×28 digits, bundled; digits: 8×8, trains in a second",
-            )
+            dataset = control("dataset")
             c = {"dataset": dataset, **_model_controls(), **_objective_controls()}
             gr.Markdown(
                 f"<small>Limits here: at most {LIMITS.max_epochs} epochs per run, "
@@ -323,7 +239,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
         with gr.Column(scale=2):
             start, cont, stop, reset, right = _outputs()
 
-    controls = [c[name] for name in list(inspect.signature(on_start).parameters)[1:]]
+    controls = [c[name] for name in NAMES]
     c["arch"].change(
         lambda arch: gr.update(visible=arch == "hierarchical"),
         c["arch"],
