@@ -41,13 +41,6 @@ def test_the_same_weights_as_a_vae_give_the_same_mu_and_decoder():
     torch.testing.assert_close(vae.reconstruct(x), ae(x).recon)  # decode(mu) in both
 
 
-def test_autoencoder_and_hierarchical_do_not_mix():
-    with pytest.raises(ValueError, match="autoencoder"):
-        _cfg(arch="hierarchical", autoencoder=True)
-    with pytest.raises(ValueError):
-        _cfg(autoencoder="yes")
-
-
 def test_trained_autoencoder_codes_sit_far_from_the_prior_and_vae_codes_near_it(tmp_path):
     """The comparison's figure: the aggregate-posterior gap to N(0, I). Same data, same size,
     same seed and steps; only the KL term differs."""

@@ -619,7 +619,7 @@ def test_shipped_checkpoints_lists_only_safetensors(tmp_path, monkeypatch, tiny_
 )
 def test_a_session_record_is_small_flat_and_finite(session, tmp_path, tiny_config):
     model = build_model(tiny_config)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"session (setting|record)"):
         save_checkpoint(tmp_path / "s.safetensors", model, RunInfo(), session=session)
     # The same record written into a file by hand is refused on loading.
     save_checkpoint(tmp_path / "ok.safetensors", model, RunInfo(), session={"lecture": True})

@@ -1,6 +1,7 @@
-"""The Gaussian posterior (distributions.py): the closed-form KL against Monte Carlo, the
-log-density against torch.distributions, the reparameterization z = μ + σ ⊙ ε (its seeding and
-its gradients, checked by finite differences), and the autoencoder's point."""
+"""The Gaussian posterior (distributions.py): the closed-form KLs (to N(0, I) and between two
+diagonal Gaussians) against Monte Carlo and torch.distributions, the log-density against
+torch.distributions, the reparameterization z = μ + σ ⊙ ε (its seeding and its gradients,
+checked by finite differences), and the autoencoder's point."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from vae_explorer import distributions
+from vae_explorer import distributions, loss
 from vae_explorer.distributions import DiagonalGaussian
 
 # ---------------------------------------------------------------------------------------------
@@ -74,6 +75,17 @@ def test_kl_zero_exactly_at_prior_and_nonnegative() -> None:
 def test_kl_nonnegative_in_float32_near_the_prior() -> None:
     lv = torch.tensor([1e-8, 1e-5, -1e-5, 3e-4, -3e-4, 1e-3])
     assert (distributions.kl_per_dim(torch.zeros_like(lv), lv) >= 0).all()
+
+
+def test_kl_normal_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, lv, pm, plv = (torch.randn((50, 3), generator=g, dtype=torch.float64) * 2 for _ in range(4))
+    ref = kl_divergence(Normal(mu, (0.5 * lv).exp()), Normal(pm, (0.5 * plv).exp()))
+    torch.testing.assert_close(loss.kl_normal(mu, lv, pm, plv), ref)
+    torch.testing.assert_close(loss.kl_normal(mu, lv), loss.kl_per_dim(mu, lv))
+    # Zero exactly when q = p, also in float32 (expm1 form), and never negative.
+    assert torch.equal(loss.kl_normal(pm.float(), plv.float(), pm.float(), plv.float()), torch.zeros(50, 3))
+    assert (loss.kl_normal(mu.float(), lv.float(), pm.float(), plv.float()) >= 0).all()
 
 
 # ---------------------------------------------------------------------------------------------

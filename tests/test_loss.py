@@ -171,7 +171,7 @@ def test_poor_encoder_iwae_tightens_with_k() -> None:
 
 def test_iwae_rejects_k_zero() -> None:
     model = LinearGaussian(seed=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"the number of importance samples must be at least 1, got 0"):
         loss.iwae_nll(model, _data(model, 1, seed=1), k=0)
 
 
@@ -245,9 +245,9 @@ def test_gaussian_nll_matches_torch_normal() -> None:
 
 def test_recon_nll_errors() -> None:
     x = torch.zeros((1, 1, 2, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown likelihood 'poisson'"):
         loss.recon_nll(x, x, "poisson")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"the Gaussian likelihood needs the decoder's log-variance"):
         loss.recon_nll(x, x, "gaussian", None)
 
 

@@ -61,22 +61,5 @@ def test_cyclical_scales_with_beta_and_ratio() -> None:
 
 @pytest.mark.parametrize("schedule", ["constant", "linear", "cyclical"])
 def test_negative_progress_raises(schedule: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"training progress must be non-negative, got -0\.1"):
         beta_at(TrainConfig(kl_schedule=schedule), -0.1)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"kl_schedule": "exponential"},
-        {"cycle_ratio": 0.0},
-        {"cycle_ratio": 1.5},
-        {"warmup_epochs": -1.0},
-        {"beta": -0.5},
-        {"beta": float("nan")},
-        {"cycles": 0},
-    ],
-)
-def test_train_config_rejects_bad_schedule_settings(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
-        TrainConfig(**kwargs)

@@ -103,36 +103,6 @@ def test_save_and_load_round_trip_with_training_state(ws, tmp_path):
     assert torch.equal(other.model.encode(x).mean, ws.model.encode(x).mean)
 
 
-def test_projection_is_cached_per_model_version(ws, monkeypatch):
-    from vae_explorer import reads
-
-    calls = []
-    real = reads.project
-
-    def counting(*a, **kw):
-        calls.append(1)
-        return real(*a, **kw)
-
-    monkeypatch.setattr(reads, "project", counting)
-    p1, y1 = ws.projection("identity", 100)
-    p2, _ = ws.projection("identity", 100)
-    assert p1 is p2 and len(calls) == 1 and p1.coords.shape == (100, 2) and len(y1) == 100
-    ws.reset(SMALL, TrainConfig(epochs=1, batch_size=64), "digits")
-    ws.projection("identity", 100)
-    assert len(calls) == 2
-
-
-def test_limits_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("VAE_EXPLORER_MAX_EPOCHS", "5")
-    limits = Limits.from_env()
-    assert limits.max_epochs == 5
-    with pytest.raises(ValueError, match="at most 5 epochs"):
-        limits.check(SMALL, TrainConfig(epochs=6))
-    monkeypatch.setenv("VAE_EXPLORER_MAX_EPOCHS", "lots")
-    with pytest.raises(ValueError, match="VAE_EXPLORER_MAX_EPOCHS"):
-        Limits.from_env()
-
-
 def test_max_train_images_limits_the_data(monkeypatch):
     ws = Workspace.from_shipped("digits-2d", limits=Limits(max_train_images=100), device=torch.device("cpu"))
     assert len(ws.data.x_train) == 100 and len(ws.data.x_test) == 360
@@ -209,15 +179,3 @@ def test_a_loaded_model_never_reuses_the_previous_models_map(ws, tmp_path):
     assert not np.allclose(first.coords, second.coords) and ws.version > before
     with pytest.raises(ValueError, match="2 numbers per point"):
         ws.decode(np.zeros((2, 5), dtype=np.float32))
-
-
-def test_a_space_gets_hosted_limits_unless_variables_say_otherwise(monkeypatch):
-    from vae_explorer.limits import HOSTED
-
-    monkeypatch.setenv("SPACE_ID", "someone/vae-explorer")
-    assert Limits.from_env() == HOSTED
-    monkeypatch.setenv("VAE_EXPLORER_MAX_EPOCHS", "80")
-    assert Limits.from_env().max_epochs == 80 and Limits.from_env().max_hidden == HOSTED.max_hidden
-    monkeypatch.delenv("SPACE_ID")
-    monkeypatch.delenv("VAE_EXPLORER_MAX_EPOCHS")
-    assert Limits.from_env() == Limits()

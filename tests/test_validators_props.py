@@ -200,7 +200,7 @@ def test_train_config_from_any_json_is_valid_or_a_value_error(data):
     ids=["TrainConfig lr", "ModelConfig gaussian_std"],
 )
 def test_an_int_beyond_the_float_range_is_a_value_error(make):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be a finite number; this whole number is too large"):
         make()
 
 

@@ -24,7 +24,8 @@ import torch
 from .build import build_model
 from .checkpoint import load_checkpoint, shipped_checkpoints
 from .config import ModelConfig, TrainConfig
-from .data import ImageDataset, load_dataset
+from .data import load_dataset
+from .dataset import ImageDataset
 from .diagnostics import aggregate_prior_gap
 from .evaluate import encode_all
 from .generate import decode_z, interpolate, reconstruct

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from .config import ModelConfig, TrainConfig
-from .data import ImageDataset
+from .dataset import ImageDataset
 
 
 def _env_int(name: str, default: int, lo: int = 1) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import ImageDataset
+from .dataset import ImageDataset
 from .diagnostics import LabelInformation, label_information
 from .distributions import DiagonalGaussian
 from .evaluate import encode_all
@@ -159,6 +159,15 @@ class Reads:
             raise ValueError(f"{self.data.name} has no labels to measure against.")
         tp = self.test_posteriors(n)
         return label_information(tp.q.mean, tp.labels)
+
+    def test_index(self, label: int, k: int, limit: int = 200) -> int:
+        """The test-set index of the k-th test image of class ``label`` (among the first ``limit``)."""
+        indices = self.class_indices(label, limit)
+        if not 0 <= k < len(indices):
+            raise ValueError(
+                f"the test set has only {len(indices)} images of class {self.data.class_names[label]}."
+            )
+        return indices[k]
 
     def class_indices(self, label: int, limit: int = 200) -> list[int]:
         """Indices of test images of one class (the first ``limit``)."""

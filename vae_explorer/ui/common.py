@@ -19,6 +19,7 @@ import torch
 from ..generate import to_grid
 from ..limits import Limits
 from ..session import DEFAULT_CHECKPOINT, Workspace
+from ..settings import finite_number
 from . import gradio_fixes
 
 T = TypeVar("T")
@@ -133,6 +134,18 @@ def recent(clicks: Clicks | None, ws: Workspace) -> tuple:
     return clicks.points if isinstance(clicks, Clicks) and clicks.version == ws.version else ()
 
 
+MAX_IN_CLASS = 100  # test images offered per class where one is picked by class and index
+
+
+def pick_test_image(ws: Workspace, cls: Any, index: Any) -> tuple[int, int]:
+    """(its test-set index, the checked index within its class) of the image picked by class
+    name and index within the class (both untrusted inputs)."""
+    names = ws.data.class_names
+    cls = as_choice(cls, "Class", names)
+    k = as_int(index, "Index", 0, MAX_IN_CLASS - 1)
+    return guard(lambda: ws.test_index(names.index(cls), k, MAX_IN_CLASS)), k
+
+
 def guard(fn: Callable[[], T]) -> T:
     """Run a core call; its ValueError becomes a gr.Error the user reads."""
     try:
@@ -152,15 +165,7 @@ def sentence(msg: str) -> str:
     return msg if len(msg) <= MAX_MESSAGE else msg[: MAX_MESSAGE - 1] + "…"
 
 
-def _number(value: Any) -> float | None:
-    """float(value) for a real, finite number from an untrusted input; None otherwise."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return f if math.isfinite(f) else None
+_number = finite_number  # float(value) for a real, finite number from an untrusted input; None otherwise
 
 
 def as_int(value: Any, name: str, lo: int, hi: int) -> int:

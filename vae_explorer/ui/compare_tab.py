@@ -8,7 +8,6 @@ touches the session's workspace (the Train tab's model).
 
 from __future__ import annotations
 
-import json
 import time
 
 import gradio as gr
@@ -21,9 +20,8 @@ from ..config import ModelConfig, TrainConfig
 from ..data import load_dataset
 from ..generate import decode_z
 from ..records import EpochRecord, StepRecord
+from . import plots
 from .common import LIMITS, SESSION_TTL, TRAIN_CONCURRENCY, as_choice, as_int, display, guard, sentence, why
-from .palette import class_colour
-from .plots import AXIS
 
 CLASSES = [str(i) for i in range(10)]  # MNIST's classes (both ways of getting a pair use mnist-10k)
 DATA = compare.DEFAULT_PAIR  # the data set of the shipped pair and of "train both now"
@@ -41,36 +39,9 @@ def _forget(pair: compare.ModelPair | None) -> None:
 
 def _map_figure(lm: compare.LatentMap, class_names: list[str], title: str) -> PlotData:
     """Test μ by class, the shown prior samples as crosses, the prior's 1σ and 2σ circles."""
-    data = []
-    for k in sorted({int(v) for v in lm.labels}):
-        pts = lm.coords[lm.labels == k]  # (M_k, 2)
-        data.append({
-            "type": "scatter", "mode": "markers", "name": class_names[k],
-            "x": pts[:, 0].round(3).tolist(), "y": pts[:, 1].round(3).tolist(),
-            "marker": {"size": 5, "color": class_colour(k), "opacity": 0.75},
-        })  # fmt: skip
-    data.append({
-        "type": "scatter", "mode": "markers", "name": "z ~ N(0, I)",
-        "x": lm.samples[:, 0].round(3).tolist(), "y": lm.samples[:, 1].round(3).tolist(),
-        "marker": {"size": 6, "color": "#111827", "symbol": "x-thin", "line": {"width": 1.5}},
-    })  # fmt: skip
-    cx, cy = (float(v) for v in lm.prior_centre)
-    shapes = [
-        {"type": "circle", "xref": "x", "yref": "y", "x0": cx - r, "y0": cy - r, "x1": cx + r,
-         "y1": cy + r, "line": {"color": "#dc2626", "dash": "dot", "width": 2}}
-        for r in (1, 2)
-    ]  # fmt: skip
     plane = "z itself" if lm.method == "identity" else "PCA plane of μ"
-    fig = {
-        "data": data,
-        "layout": {
-            "title": {"text": f"{title}: test μ ({plane}); dotted: prior 1σ, 2σ", "font": {"size": 13}},
-            "xaxis": dict(AXIS), "yaxis": {"scaleanchor": "x", **AXIS}, "shapes": shapes,
-            "height": 420, "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
-            "legend": {"orientation": "v"}, "paper_bgcolor": "white", "plot_bgcolor": "white",
-        },
-    }  # fmt: skip
-    return PlotData(type="plotly", plot=json.dumps(fig, allow_nan=False))
+    text = f"{title}: test μ ({plane}); dotted: prior 1σ, 2σ"
+    return plots.latent_scatter(lm.coords, lm.labels, class_names, text, lm.prior_centre, lm.samples, 420)
 
 
 def _pct(v: float) -> str:

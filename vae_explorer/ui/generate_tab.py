@@ -16,6 +16,9 @@ MAX_Z_ABS = 1e3  # latent coordinates beyond this are no place the prior puts ma
 MAX_TRAVERSE_ROWS = 10
 MAX_Z_TEXT = 20_000  # characters: enough for 512 numbers at full precision
 
+# Reads of the session's own model: no queue limit (each holds only its session's lock).
+FREE = {"concurrency_limit": None}
+
 
 def _label(ws, label):
     if not ws.model.config.conditional:
@@ -159,13 +162,7 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
         with gr.Column(scale=2):
             grid = gr.Image(label="Samples", elem_id="sample-grid", format="png", interactive=False)
-    button.click(
-        on_sample,
-        [state, n, temperature, seed, label],
-        [state, grid],
-        api_name="sample",
-        concurrency_limit=None,
-    )
+    button.click(on_sample, [state, n, temperature, seed, label], [state, grid], api_name="sample", **FREE)
     gr.Markdown("### Latent traversal\nSweep one dimension of z at a time from the prior's mean.")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -185,11 +182,7 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
             trav = gr.Image(label="Traversal", elem_id="traverse-grid", interactive=False, format="png")
             trav_note = gr.Markdown()
     trav_btn.click(
-        on_traverse,
-        [state, dimension, span, steps],
-        [state, trav, trav_note],
-        api_name="traverse",
-        concurrency_limit=None,
+        on_traverse, [state, dimension, span, steps], [state, trav, trav_note], api_name="traverse", **FREE
     )
     if tab is not None:
         tab.select(
@@ -214,14 +207,7 @@ def build(state: gr.State, tab: gr.Tab | None = None) -> None:
         decode_btn = gr.Button()
         interp_btn = gr.Button()
         info_btn = gr.Button()
-    decode_btn.click(
-        on_decode, [state, z_in, label_in], [state, image_out], api_name="decode", concurrency_limit=None
-    )
-    interp_btn.click(
-        on_interpolate,
-        [state, z_in, z1_in, steps_in, method_in],
-        [state, image_out],
-        api_name="interpolate",
-        concurrency_limit=None,
-    )
-    info_btn.click(on_model_info, [state], [state, info_out], api_name="model_info", concurrency_limit=None)
+    decode_btn.click(on_decode, [state, z_in, label_in], [state, image_out], api_name="decode", **FREE)
+    interp_in = [state, z_in, z1_in, steps_in, method_in]
+    interp_btn.click(on_interpolate, interp_in, [state, image_out], api_name="interpolate", **FREE)
+    info_btn.click(on_model_info, [state], [state, info_out], api_name="model_info", **FREE)

@@ -8,21 +8,26 @@ import gradio as gr
 import numpy as np
 import torch
 
-from .common import BIG_PX, as_choice, as_float, as_int, display, guard, recent, workspace
+from .common import (
+    BIG_PX,
+    MAX_IN_CLASS,
+    as_choice,
+    as_float,
+    as_int,
+    display,
+    guard,
+    pick_test_image,
+    recent,
+    workspace,
+)
 
-MAX_IN_CLASS = 100
 SOURCES = ("test images", "last two map clicks")
 LABEL_MODES = ("hold A's", "A to B")
 
 
 def _pick(ws, cls, index) -> tuple[torch.Tensor, int, np.ndarray]:
-    names = ws.data.class_names
-    cls = as_choice(cls, "Class", names)
-    i = as_int(index, "Index", 0, MAX_IN_CLASS - 1)
-    indices = ws.class_indices(names.index(cls), MAX_IN_CLASS)
-    if i >= len(indices):
-        raise gr.Error(f"The test set has only {len(indices)} images of class {cls}.")
-    return guard(lambda: ws.test_image(indices[i]))
+    i, _ = pick_test_image(ws, cls, index)
+    return guard(lambda: ws.test_image(i))
 
 
 def endpoints(ws, clicks, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarray, np.ndarray, tuple, list]:

@@ -14,6 +14,7 @@ from .common import TRAIN_CONCURRENCY, as_choice, sentence, why, workspace
 from .train_view import image_grids
 
 CHOICES = [(p.title, p.name) for p in lab.PRESETS.values()]
+SAMPLES = "Samples from the prior"
 
 
 def explain(name) -> str:
@@ -85,22 +86,10 @@ def build(state: gr.State) -> None:
             with gr.Column():
                 outs.append(gr.Markdown(elem_id=f"lab-{side}-verdict"))
                 outs.append(gr.Plot(show_label=False, elem_id=f"lab-{side}-kl"))
-                outs.append(
-                    gr.Image(
-                        label="Test inputs and reconstructions",
-                        interactive=False,
-                        format="png",
-                        elem_id=f"lab-{side}-recon",
+                for what, label in (("recon", "Test inputs and reconstructions"), ("samples", SAMPLES)):
+                    outs.append(
+                        gr.Image(label=label, interactive=False, format="png", elem_id=f"lab-{side}-{what}")
                     )
-                )
-                outs.append(
-                    gr.Image(
-                        label="Samples from the prior",
-                        interactive=False,
-                        format="png",
-                        elem_id=f"lab-{side}-samples",
-                    )
-                )
     preset.change(explain, [preset], [text], api_visibility="private", concurrency_limit=None)
     run.click(
         on_run,

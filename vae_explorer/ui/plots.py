@@ -206,32 +206,51 @@ def kl_dims_figure(history: list[EpochRecord]) -> PlotData:
     )
 
 
-def latent_figure(coords, labels, class_names: list[str], method: str, epoch: int) -> PlotData:
-    """Test means on the plane, one colour per class, the prior's 1σ and 2σ circles when the
-    plane is the latent itself (2-D): redrawn every epoch, it shows the space organising and
-    the KL term pulling the codes towards N(0, I). coords (N, 2), labels (N,)."""
+def latent_scatter(
+    coords,
+    labels,
+    class_names: list[str],
+    title: str,
+    prior_centre=None,
+    samples=None,
+    height: int = 330,
+) -> PlotData:
+    """The one latent scatter of the app (the Train tab's live map, the AE-vs-VAE maps): test
+    means on the plane, one palette colour per class with its name in the legend; the prior's
+    1σ and 2σ circles around ``prior_centre`` (x, y) when the plane shows them; ``samples``
+    (S, 2) of the prior as crosses. coords (N, 2), labels (N,)."""
     data = []
     for k in sorted({int(v) for v in labels}):
-        pts = coords[labels == k]
-        data.append(
-            {
-                "type": "scattergl",
-                "mode": "markers",
-                "x": pts[:, 0].round(4).tolist(),
-                "y": pts[:, 1].round(4).tolist(),
-                "name": class_names[k] if k < len(class_names) else str(k),
-                "marker": {"size": 4, "color": class_colour(k), "opacity": 0.7},
-            }
-        )
-    # Ten classes in the legend without a scroll bar: a taller figure, a compact legend.
+        pts = coords[labels == k]  # (N_k, 2)
+        name = class_names[k] if k < len(class_names) else str(k)
+        data.append({
+            "type": "scattergl", "mode": "markers", "name": name,
+            "x": pts[:, 0].round(4).tolist(), "y": pts[:, 1].round(4).tolist(),
+            "marker": {"size": 5, "color": class_colour(k), "opacity": 0.75},
+        })  # fmt: skip
+    if samples is not None:
+        data.append({
+            "type": "scatter", "mode": "markers", "name": "z ~ N(0, I)",
+            "x": samples[:, 0].round(4).tolist(), "y": samples[:, 1].round(4).tolist(),
+            "marker": {"size": 6, "color": "#111827", "symbol": "x-thin", "line": {"width": 1.5}},
+        })  # fmt: skip
+    # Ten classes in the legend without a scroll bar: a compact legend.
     legend = {"orientation": "v", "font": {"size": 11}, "tracegroupgap": 0, "itemsizing": "constant"}
-    layout: dict = {"yaxis": {"scaleanchor": "x", **AXIS}, "legend": legend, "height": 330}
+    layout: dict = {"yaxis": {"scaleanchor": "x", **AXIS}, "legend": legend, "height": height}
     layout["margin"] = {"l": 40, "r": 10, "t": 40, "b": 40}
-    if method == "identity":
+    if prior_centre is not None:
+        cx, cy = (float(v) for v in prior_centre)
         layout["shapes"] = [
-            {"type": "circle", "xref": "x", "yref": "y", "x0": -r, "y0": -r, "x1": r, "y1": r,
-             "line": {"color": "#94a3b8", "dash": "dot", "width": 1}}
+            {"type": "circle", "xref": "x", "yref": "y", "x0": cx - r, "y0": cy - r, "x1": cx + r,
+             "y1": cy + r, "line": {"color": "#dc2626", "dash": "dot", "width": 1.5}}
             for r in (1, 2)
         ]  # fmt: skip
+    return _figure(data, title, "", xtitle="", **layout)
+
+
+def latent_figure(coords, labels, class_names: list[str], method: str, epoch: int) -> PlotData:
+    """The Train tab's live map: redrawn every epoch, it shows the space organising and the KL
+    term pulling the codes towards N(0, I) (the prior's circles when the plane is z itself)."""
     plane = "dotted: prior 1σ, 2σ" if method == "identity" else "PCA plane"
-    return _figure(data, f"Test codes μ, epoch {epoch} ({plane})", "", xtitle="", **layout)
+    centre = (0.0, 0.0) if method == "identity" else None
+    return latent_scatter(coords, labels, class_names, f"Test codes μ, epoch {epoch} ({plane})", centre)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from .common import as_choice, as_int, display, guard, recent, workspace
+from .common import MAX_IN_CLASS, as_choice, as_int, display, guard, pick_test_image, recent, workspace
 from .latent_map import MAX_POINTS, SAMPLE_ELLIPSES, TOGGLE_JS, check_method, make_focus, map_value
 
 SOURCES = ("test image", "nearest to the last click")
-MAX_IN_CLASS = 100
 MAX_SEED = 999_999
 TRAIL = 12  # earlier draws shown as small dots: together they fill the ellipse
 SHOWN_DIMS = 8  # columns of the μ, σ, ε, z table
@@ -54,13 +53,8 @@ def _index(ws, clicks, source, cls, index) -> tuple[int, str]:
             raise gr.Error("Click a place on the map (or encode an image) first.")
         i = guard(lambda: ws.nearest_test_image(places[-1][0], MAX_POINTS))
         return i, f"test image {i}, nearest to the click"
-    names = ws.data.class_names
-    cls = as_choice(cls, "Class", names)
-    k = as_int(index, "Index", 0, MAX_IN_CLASS - 1)
-    indices = ws.class_indices(names.index(cls), MAX_IN_CLASS)
-    if k >= len(indices):
-        raise gr.Error(f"The test set has only {len(indices)} images of class {cls}.")
-    return indices[k], f"class {cls}, #{k}"
+    i, k = pick_test_image(ws, cls, index)
+    return i, f"class {cls}, #{k}"
 
 
 def _row(name: str, values: torch.Tensor) -> str:
