@@ -114,8 +114,14 @@ def _json_lines(res: subprocess.CompletedProcess) -> list[dict]:
 
 # Bad command lines (no trained model needed): arguments, and the line stderr must contain.
 BAD = {
-    "epochs 0": (["train", "--epochs", "0", "--out", "x.safetensors"], "epochs must be between 1 and"),
-    "lr nan": (["train", "--lr", "nan", "--out", "x.safetensors"], "learning rate must be a finite number"),
+    "epochs 0": (
+        ["train", "--epochs", "0", "--out", "x.safetensors"],
+        "Epochs must be a whole number from 1 to 100000.",
+    ),
+    "lr nan": (
+        ["train", "--lr", "nan", "--out", "x.safetensors"],
+        "Learning rate must be a number from 1e-06 to 1.",
+    ),
     "epochs abc": (["train", "--epochs", "abc", "--out", "x.safetensors"], "invalid int value: 'abc'"),
     "arch foo": (["train", "--arch", "foo", "--out", "x.safetensors"], "invalid choice: 'foo'"),
     "unknown dataset": (
@@ -132,6 +138,7 @@ BAD = {
         ["train", "--dataset", "mnist", "--no-download", "--out", "x.safetensors"],
         "downloading is off",
     ),
+    "device foo": (["train", "--device", "foo", "--out", "x.safetensors"], "the device must be cpu or cuda"),
     "npz missing": (
         ["train", "--dataset", "npz:missing.npz", "--out", "x.safetensors"],
         "missing.npz does not exist",

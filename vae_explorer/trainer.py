@@ -20,7 +20,8 @@ from collections.abc import Iterator
 import torch
 
 from .config import RunInfo, TrainConfig
-from .data import ImageDataset, binarize
+from .dataset import ImageDataset, binarize
+from .device import ThreadTuner
 from .evaluate import evaluate
 from .loss import elbo_loss
 from .model import LatentModel
@@ -58,6 +59,7 @@ class Trainer:
         step: int = 0,
         history: list[EpochRecord] | None = None,
         optimizer_state: dict | None = None,
+        tune_threads: bool = True,
     ) -> None:
         if config.batch_size > len(data.x_train):
             raise ValueError(
@@ -94,6 +96,9 @@ class Trainer:
         self.x_test = x_test
         self.y_test = data.y_test
         self._snapshot = self._take_snapshot()
+        # On the CPU, the intra-op threads are chosen by timing the steps (device.ThreadTuner).
+        self._tune_threads = tune_threads and self.device.type == "cpu"
+        self.thread_tuner: ThreadTuner | None = None  # made by the first run (None on a GPU)
 
     def run_info(self) -> RunInfo:
         """What a checkpoint of this trainer's model should record."""
@@ -127,6 +132,8 @@ class Trainer:
         """Train for ``epochs`` (default: the config's) more epochs, yielding records."""
         epochs = self.config.epochs if epochs is None else epochs
         self._stop.clear()
+        if self._tune_threads and self.thread_tuner is None:
+            self.thread_tuner = ThreadTuner.for_this_machine()
         for _ in range(epochs):
             rec = yield from self._run_epoch()
             if rec is None:
@@ -182,7 +189,10 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 bad_in_row += 1
                 skipped += 1
-            elapsed += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            elapsed += dt
+            if self.thread_tuner is not None:
+                self.thread_tuner.observe(dt, len(idx))
             yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v, beta, grad_norm, not ok, kl_lv)
             if bad_in_row >= cfg.max_bad_steps:
                 self._rollback()
