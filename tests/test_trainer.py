@@ -11,6 +11,7 @@ from vae_explorer import trainer as trainer_mod
 from vae_explorer.build import build_model
 from vae_explorer.config import ModelConfig, TrainConfig
 from vae_explorer.data import load_dataset
+from vae_explorer.device import usable_cores
 from vae_explorer.records import EpochRecord, StepRecord, StopRecord
 from vae_explorer.trainer import Trainer
 
@@ -197,8 +198,6 @@ def test_one_level_records_have_one_kl_level(tiny_data, tiny_config):
 
 
 def test_training_on_the_cpu_times_each_thread_setting_and_keeps_one_of_them(tiny_data, tiny_config):
-    from vae_explorer.device import usable_cores
-
     before = torch.get_num_threads()
     try:
         trainer = Trainer(build_model(tiny_config, seed=0), tiny_data, TrainConfig(epochs=6, batch_size=8))
@@ -215,3 +214,26 @@ def test_training_on_the_cpu_times_each_thread_setting_and_keeps_one_of_them(tin
         assert fixed.thread_tuner is None and torch.get_num_threads() == 1  # left as it was set
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "hierarchical", "conv"])
+def test_the_thread_count_changes_no_bit_of_a_tuned_architecture(arch):
+    """The ThreadTuner may switch threads at any step, so a tuned model must train to the same
+    bits on one thread as on several; conv is not tuned because its kernels are not so."""
+    if torch.get_num_threads() < 2 and usable_cores() < 2:
+        pytest.skip("one core: nothing to compare")
+    data = load_dataset("digits")
+    config = ModelConfig(input_shape=data.image_shape, arch=arch, latent_dim=4, hidden_dim=32)
+    before = torch.get_num_threads()
+    weights = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            trainer = Trainer(build_model(config, seed=0), data, TrainConfig(epochs=1, batch_size=64))
+            _records(trainer, StepRecord)
+            assert (trainer.thread_tuner is None) == (arch not in trainer_mod.THREAD_INVARIANT)
+            weights[n] = _weights(trainer.model)
+    finally:
+        torch.set_num_threads(before)
+    if arch in trainer_mod.THREAD_INVARIANT:
+        assert all(torch.equal(weights[1][k], weights[2][k]) for k in weights[1])

@@ -28,6 +28,7 @@ from .model import LatentModel
 from .records import EpochRecord, StepRecord, StopRecord
 from .schedules import beta_at
 
+THREAD_INVARIANT = ("mlp", "hierarchical")  # architectures trained bit-for-bit alike on 1 or 2 threads
 TEST_BINARIZE_SEED = 12345  # the test set is binarised once, with a fixed draw, for comparability
 
 
@@ -97,8 +98,14 @@ class Trainer:
         self.y_test = data.y_test
         self._snapshot = self._take_snapshot()
         # On the CPU, the intra-op threads are chosen by timing the steps (device.ThreadTuner).
-        self._tune_threads = tune_threads and self.device.type == "cpu"
-        self.thread_tuner: ThreadTuner | None = None  # made by the first run (None on a GPU)
+        # Only where the thread count cannot change a single bit of the result (the same seed
+        # must give the same model whatever the machine's load): the MLP layers' matrix products
+        # and reductions are thread-invariant (tests/test_trainer.py checks it), oneDNN's
+        # convolutions are not (they differ in the 8th digit), so conv models keep their threads.
+        self._tune_threads = (
+            tune_threads and self.device.type == "cpu" and model.config.arch in THREAD_INVARIANT
+        )
+        self.thread_tuner: ThreadTuner | None = None  # made by the first run (None on a GPU, for conv)
 
     def run_info(self) -> RunInfo:
         """What a checkpoint of this trainer's model should record."""
