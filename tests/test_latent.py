@@ -199,3 +199,18 @@ def test_the_map_extent_is_square_and_holds_the_points_and_the_prior() -> None:
     assert (proj.coords[:, 0] >= x0).all() and (proj.coords[:, 0] <= x1).all()
     tsne = latent.project(_codes(n=30, d=3), "tsne")
     assert latent.map_extent(tsne) == latent.bounds(tsne.coords)
+
+
+def test_the_faster_tsne_keeps_neighbours_as_well_as_scikit_learns_defaults() -> None:
+    """The map's t-SNE (fewer iterations, a coarser Barnes-Hut angle) must be as faithful as
+    scikit-learn's defaults: trustworthiness (each point's 10 nearest neighbours kept) within 0.01,
+    on clustered 10-D means like a trained encoder's."""
+    from sklearn.manifold import TSNE, trustworthiness
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=4.0, size=(10, 10))
+    m = (centres[rng.integers(10, size=600)] + rng.normal(size=(600, 10))).astype(np.float32)
+    ours = latent.project(m, "tsne").coords
+    theirs = TSNE(2, perplexity=30.0, init="pca", random_state=0).fit_transform(m)
+    tw_ours, tw_theirs = (trustworthiness(m, c, n_neighbors=10) for c in (ours, theirs))
+    assert tw_ours >= tw_theirs - 0.01 and tw_ours > 0.85, (tw_ours, tw_theirs)

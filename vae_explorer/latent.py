@@ -21,6 +21,11 @@ import torch
 
 PROJECTIONS = ("identity", "pca", "tsne")
 TSNE_NEIGHBOURS = 8
+# t-SNE's optimisation, chosen by measurement (bench/bench_latent.py): 600 iterations with a
+# Barnes-Hut angle of 0.8 map 5,000 20-D means in about 8 s on 2 cores, against 16 s for
+# scikit-learn's defaults (1,000, 0.5), as faithfully (trustworthiness 0.9857 against 0.9856).
+TSNE_ITERATIONS = 600
+TSNE_ANGLE = 0.8
 MAX_COORD = 1e6  # clicks farther out than this are not points on any map we draw
 
 
@@ -75,7 +80,10 @@ def project(mu: torch.Tensor | np.ndarray, method: str = "pca", seed: int = 0) -
     if len(m) < 5:
         raise ValueError("t-SNE needs at least 5 points.")
     perplexity = min(30.0, (len(m) - 1) / 3)
-    coords = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(m)
+    tsne = TSNE(
+        2, perplexity=perplexity, init="pca", random_state=seed, max_iter=TSNE_ITERATIONS, angle=TSNE_ANGLE
+    )
+    coords = tsne.fit_transform(m)
     return Projection("tsne", coords.astype(np.float32), m)
 
 

@@ -20,7 +20,7 @@ from ..latent import PROJECTIONS, ellipse_axes, embed, map_extent, posterior_cov
 from .common import as_choice, guard
 from .palette import CLASS_COLOURS
 
-MAX_POINTS = 2000
+MAX_POINTS = 5000
 SPRITE_COLS = 50  # test images per row of the hover-thumbnail sheet
 # The sheets are files the browser fetches once per data set (and caches), named by the hash of
 # their pixels; only this folder is served, and it holds nothing but those sheets.
