@@ -3,6 +3,7 @@ image conversion. Handlers convert inputs, make one call into the core, convert 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -45,6 +46,18 @@ TRAIN_CONCURRENCY = _env_number("VAE_EXPLORER_TRAIN_CONCURRENCY", 1, 1, int)
 # pixels a side: a 28×28 digit becomes 84 px, readable from the back of a lecture hall.
 TILE_PX = 84
 BIG_PX = 224  # a single decoded image, the view's main picture
+
+
+LOG = logging.getLogger("vae_explorer")
+
+
+class Refused(gr.Error):
+    """A user's bad input, said to them in a sentence: logged as that one line, never as a
+    traceback (a fuzz of 880 bad calls once wrote 1.1 MB of log, 545 tracebacks)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, print_exception=False)
+        LOG.warning("refused input: %s", message[:MAX_MESSAGE])
 
 
 def close_workspace(ws: Workspace | None) -> None:
@@ -151,7 +164,7 @@ def guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ValueError as err:
-        raise gr.Error(sentence(str(err))) from None
+        raise Refused(sentence(str(err))) from None
 
 
 MAX_MESSAGE = 300  # characters: a message quoting a hostile value (a 1 MB "latent size") is cut
@@ -173,17 +186,17 @@ def as_int(value: Any, name: str, lo: int, hi: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if lo <= value <= hi:
             return int(value)  # exact: through a float, 2**53 + 1 would come back as 2**53
-        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.")
+        raise Refused(f"{name} must be a whole number from {lo} to {hi}.")
     f = _number(value)
     if f is None or not f.is_integer() or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}.")
+        raise Refused(f"{name} must be a whole number from {lo} to {hi}.")
     return int(f)
 
 
 def as_float(value: Any, name: str, lo: float, hi: float) -> float:
     f = _number(value)
     if f is None or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}.")
+        raise Refused(f"{name} must be a number from {lo:g} to {hi:g}.")
     return f
 
 
@@ -216,8 +229,19 @@ def _checked_class(base: type, name: str, preprocess: Callable) -> type:
     return ABCMeta.__new__(type(base), name, (base,), attrs)
 
 
+def _choice_preprocess(self, payload: Any) -> Any:
+    """gr.Radio/gr.Dropdown.preprocess, whose refusal of a value not among the choices is a
+    Refused (one log line) instead of an error Gradio logs with its traceback."""
+    try:
+        return type(self).__mro__[1].preprocess(self, payload)
+    except gr.Error as err:
+        raise Refused(err.message) from None
+
+
 CheckedNumber = _checked_class(gr.Number, "CheckedNumber", _number_preprocess)
 CheckedSlider = _checked_class(gr.Slider, "CheckedSlider", _slider_preprocess)
+CheckedRadio = _checked_class(gr.Radio, "CheckedRadio", _choice_preprocess)
+CheckedDropdown = _checked_class(gr.Dropdown, "CheckedDropdown", _choice_preprocess)
 
 
 def _checked_number(comp: gr.Number | gr.Slider, payload: Any) -> float | int:
@@ -227,18 +251,19 @@ def _checked_number(comp: gr.Number | gr.Slider, payload: Any) -> float | int:
     f = _number(payload)
     if f is None or (whole and not f.is_integer()):
         span = f" from {lo:g} to {hi:g}" if lo is not None and hi is not None else ""
-        raise gr.Error(f"{name} must be {'a whole number' if whole else 'a number'}{span}.")
+        raise Refused(f"{name} must be {'a whole number' if whole else 'a number'}{span}.")
     # Gradio's own wording for the range, with the input's name in front.
     if lo is not None and f < lo:
-        raise gr.Error(f"{name}: {f:g} is less than minimum value {lo:g}.")
+        raise Refused(f"{name}: {f:g} is less than minimum value {lo:g}.")
     if hi is not None and f > hi:
-        raise gr.Error(f"{name}: {f:g} is greater than maximum value {hi:g}.")
+        raise Refused(f"{name}: {f:g} is greater than maximum value {hi:g}.")
     value = payload if isinstance(payload, int) else f  # a huge int stays exact
     return gr.Number.round_to_precision(value, comp.precision)
 
 
 def check_numbers(demo: gr.Blocks) -> None:
-    """Give every gr.Number and gr.Slider of ``demo`` the checks above. Done once over the whole
+    """Give every gr.Number and gr.Slider of ``demo`` the checks above, and every gr.Radio and
+    gr.Dropdown a one-line refusal. Done once over the whole
     app, so that no numeric input of any tab (or any added later) is left with Gradio's bare
     preprocess; the class is swapped in place, and Gradio copies the class when an event
     updates a component, so the checks survive updates."""
@@ -247,18 +272,22 @@ def check_numbers(demo: gr.Blocks) -> None:
             block.__class__ = CheckedNumber
         elif type(block) is gr.Slider:
             block.__class__ = CheckedSlider
+        elif type(block) is gr.Radio:
+            block.__class__ = CheckedRadio
+        elif type(block) is gr.Dropdown:
+            block.__class__ = CheckedDropdown
 
 
 def as_bool(value: Any, name: str) -> bool:
     """A checkbox value; the API may send anything, and "no" must not mean True."""
     if not isinstance(value, bool):
-        raise gr.Error(f"{name} must be true or false.")
+        raise Refused(f"{name} must be true or false.")
     return value
 
 
 def as_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> str:
     if value not in choices:
-        raise gr.Error(f"{name} must be one of: {', '.join(choices)}.")
+        raise Refused(f"{name} must be one of: {', '.join(choices)}.")
     return value
 
 

@@ -21,7 +21,18 @@ from ..data import load_dataset
 from ..generate import decode_z
 from ..records import EpochRecord, StepRecord
 from . import plots
-from .common import LIMITS, SESSION_TTL, TRAIN_CONCURRENCY, as_choice, as_int, display, guard, sentence, why
+from .common import (
+    LIMITS,
+    SESSION_TTL,
+    TRAIN_CONCURRENCY,
+    Refused,
+    as_choice,
+    as_int,
+    display,
+    guard,
+    sentence,
+    why,
+)
 
 CLASSES = [str(i) for i in range(10)]  # MNIST's classes (both ways of getting a pair use mnist-10k)
 DATA = compare.DEFAULT_PAIR  # the data set of the shipped pair and of "train both now"
@@ -165,7 +176,7 @@ def on_train(pair, latent_dim, epochs, train_seed, seed, class_a, class_b):
     except gr.Error:
         raise
     except ValueError as err:  # a run that stopped (compare.train_twins)
-        raise gr.Error(sentence(str(err))) from None
+        raise Refused(sentence(str(err))) from None
 
 
 def on_show(pair, seed, class_a, class_b):

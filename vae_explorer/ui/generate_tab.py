@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..generate import interpolate, traverse
-from .common import BIG_PX, as_choice, as_float, as_int, display, guard, workspace
+from .common import BIG_PX, Refused, as_choice, as_float, as_int, display, guard, workspace
 
 MAX_Z_ABS = 1e3  # latent coordinates beyond this are no place the prior puts mass
 MAX_TRAVERSE_ROWS = 10
@@ -31,16 +31,16 @@ def _label(ws, label):
 def _parse_z(ws, text, name: str = "z") -> np.ndarray:
     """A latent point from untrusted JSON text, e.g. "[0.5, -1.2]"."""
     if isinstance(text, str) and len(text) > MAX_Z_TEXT:
-        raise gr.Error(f"{name} is too long: give {ws.model.latent_dim} numbers.")
+        raise Refused(f"{name} is too long: give {ws.model.latent_dim} numbers.")
     try:
         values = json.loads(text) if isinstance(text, str) else text
         z = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError, OverflowError, RecursionError):
-        raise gr.Error(f"{name} must be a list of {ws.model.latent_dim} numbers, e.g. [0.5, -1.2].") from None
+        raise Refused(f"{name} must be a list of {ws.model.latent_dim} numbers, e.g. [0.5, -1.2].") from None
     if z.size != ws.model.latent_dim:
-        raise gr.Error(f"{name} must have {ws.model.latent_dim} numbers, got {z.size}.")
+        raise Refused(f"{name} must have {ws.model.latent_dim} numbers, got {z.size}.")
     if not np.isfinite(z).all() or (np.abs(z) > MAX_Z_ABS).any():
-        raise gr.Error(f"{name} must be finite numbers within ±{MAX_Z_ABS:g}.")
+        raise Refused(f"{name} must be finite numbers within ±{MAX_Z_ABS:g}.")
     return z.astype(np.float32)
 
 

@@ -11,6 +11,7 @@ import torch
 from .common import (
     BIG_PX,
     MAX_IN_CLASS,
+    Refused,
     as_choice,
     as_float,
     as_int,
@@ -36,7 +37,7 @@ def endpoints(ws, clicks, source, cls_a, idx_a, cls_b, idx_b) -> tuple[np.ndarra
     if source == SOURCES[1]:
         places = recent(clicks, ws)
         if len(places) < 2:
-            raise gr.Error("Click two places on the Latent space map (or encode two images) first.")
+            raise Refused("Click two places on the Latent space map (or encode two images) first.")
         (z0, la), (z1, lb) = places[-2], places[-1]
         thumbs = [
             display(guard(lambda: ws.decode(z0, la)), nrow=1),

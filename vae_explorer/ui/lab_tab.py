@@ -10,7 +10,7 @@ import gradio as gr
 from .. import lab
 from ..records import StepRecord
 from . import plots
-from .common import TRAIN_CONCURRENCY, as_choice, sentence, why, workspace
+from .common import TRAIN_CONCURRENCY, Refused, as_choice, sentence, why, workspace
 from .train_view import image_grids
 
 CHOICES = [(p.title, p.name) for p in lab.PRESETS.values()]
@@ -45,7 +45,7 @@ def on_run(ws, name):
     ws = workspace(ws)
     preset = lab.PRESETS[as_choice(name, "Preset", list(lab.PRESETS))]
     if ws.is_training:
-        raise gr.Error("Training is running in this session: stop it first.")
+        raise Refused("Training is running in this session: stop it first.")
     panels: list = [gr.skip()] * 8
     for side, (label, run) in enumerate((("Failure", preset.failure), ("Fix", preset.repaired))):
         last = 0.0
@@ -59,7 +59,7 @@ def on_run(ws, name):
                     )
                     yield [ws, *panels]
         except ValueError as err:
-            raise gr.Error(sentence(str(err))) from None
+            raise Refused(sentence(str(err))) from None
         recon, samples = image_grids(ws, per_row=6)  # half the page: 6 a row stay ≥ 84 px
         panels[4 * side : 4 * side + 4] = [
             _verdict(ws, preset, label),

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..generate import sprite_sheet
 from ..latent import PROJECTIONS, ellipse_axes, embed, map_extent, posterior_covariance_2d, prior_centre
-from .common import as_choice, guard
+from .common import Refused, as_choice, guard
 from .palette import CLASS_COLOURS
 
 MAX_POINTS = 5000
@@ -69,7 +69,7 @@ MAP_JS = Path(__file__).with_name("latent_map.js").read_text(encoding="utf-8")
 def check_method(ws, method) -> str:
     method = as_choice(method, "Projection", PROJECTIONS)
     if method == "identity" and ws.model.latent_dim != 2:
-        raise gr.Error(
+        raise Refused(
             f"The identity map needs a 2-D latent; this model has {ws.model.latent_dim}. Choose pca or tsne."
         )
     return method

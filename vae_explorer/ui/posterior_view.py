@@ -10,7 +10,17 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from .common import MAX_IN_CLASS, as_choice, as_int, display, guard, pick_test_image, recent, workspace
+from .common import (
+    MAX_IN_CLASS,
+    Refused,
+    as_choice,
+    as_int,
+    display,
+    guard,
+    pick_test_image,
+    recent,
+    workspace,
+)
 from .latent_map import MAX_POINTS, SAMPLE_ELLIPSES, TOGGLE_JS, check_method, make_focus, map_value
 
 SOURCES = ("test image", "nearest to the last click")
@@ -50,7 +60,7 @@ def _index(ws, clicks, source, cls, index) -> tuple[int, str]:
     if source == SOURCES[1]:
         places = recent(clicks, ws)
         if not places:
-            raise gr.Error("Click a place on the map (or encode an image) first.")
+            raise Refused("Click a place on the map (or encode an image) first.")
         i = guard(lambda: ws.nearest_test_image(places[-1][0], MAX_POINTS))
         return i, f"test image {i}, nearest to the click"
     i, k = pick_test_image(ws, cls, index)

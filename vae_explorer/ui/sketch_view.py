@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from .common import as_int, display, guard, remember, workspace
+from .common import Refused, as_int, display, guard, remember, workspace
 from .latent_map import MAX_POINTS, check_method, make_focus, map_value
 
 CANVAS_PX = 280  # the drawing's pixels: 10× a 28×28 image
@@ -32,7 +32,7 @@ def _drawing(value) -> np.ndarray:
             return layers[-1]
     elif value is not None:
         return value
-    raise gr.Error(EMPTY)
+    raise Refused(EMPTY)
 
 
 def _fmt(values: np.ndarray) -> str:

@@ -12,7 +12,7 @@ import gradio as gr
 from ..config import TrainConfig
 from ..data import availability, dataset_names
 from ..settings import BY_NAME, NAMES, parse_all
-from .common import LIMITS
+from .common import LIMITS, Refused
 
 
 def _dataset_choices() -> list[tuple[str, str]]:
@@ -44,7 +44,7 @@ def parse(name: str, value) -> object:
     try:
         return BY_NAME[name].parse(value, LIMITS, tuple(dataset_names()))
     except ValueError as err:
-        raise gr.Error(str(err)) from None  # the label leads as written ("β", not "Β")
+        raise Refused(str(err)) from None  # the label leads as written ("β", not "Β")
 
 
 def parse_settings(s: dict) -> tuple[str, dict, TrainConfig]:
@@ -52,7 +52,7 @@ def parse_settings(s: dict) -> tuple[str, dict, TrainConfig]:
     try:
         p = parse_all(s, LIMITS, tuple(dataset_names()))
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise Refused(str(err)) from None
     return p.dataset, p.model, p.train
 
 
@@ -72,7 +72,7 @@ def restorable(session: dict) -> tuple[dict, int]:
 def by_name(values: tuple) -> dict:
     """A handler's setting values (in SETTINGS order) by name."""
     if len(values) != len(NAMES):
-        raise gr.Error(f"Training takes {len(NAMES)} settings ({', '.join(NAMES)}); got {len(values)}.")
+        raise Refused(f"Training takes {len(NAMES)} settings ({', '.join(NAMES)}); got {len(values)}.")
     return dict(zip(NAMES, values, strict=True))
 
 

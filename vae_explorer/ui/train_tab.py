@@ -13,7 +13,7 @@ from ..checkpoint import shipped_checkpoints
 from ..config import TrainConfig
 from ..session import DEFAULT_CHECKPOINT
 from ..settings import MODEL_KEYS, NAMES
-from .common import LIMITS, TRAIN_CONCURRENCY, as_choice, guard, workspace
+from .common import LIMITS, TRAIN_CONCURRENCY, Refused, as_choice, guard, workspace
 from .train_settings import by_name, control, parse_settings, restorable, takes_settings
 from .train_view import N_OUTPUTS, stream, view
 
@@ -21,7 +21,7 @@ from .train_view import N_OUTPUTS, stream, view
 def _fresh(ws, s: dict) -> TrainConfig:
     dataset, model, tcfg = parse_settings(s)
     if ws.is_training:
-        raise gr.Error("Training is running in this session: stop it first.")
+        raise Refused("Training is running in this session: stop it first.")
     guard(lambda: ws.new_model(dataset, tcfg, **model))
     return tcfg
 

@@ -16,7 +16,7 @@ from ..latent import project
 from ..records import EpochRecord, StepRecord, StopRecord
 from ..session import Workspace
 from . import plots
-from .common import display, guard, sentence
+from .common import Refused, display, guard, sentence
 
 YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (and images)
 IMAGES_EVERY = 2.0  # seconds between refreshes of the reconstruction and sample images
@@ -131,5 +131,5 @@ def stream(ws: Workspace, tcfg: TrainConfig, note: str = ""):
                 if images:
                     last_images, new_epoch = now, False
     except ValueError as err:  # e.g. already training in this session
-        raise gr.Error(sentence(str(err))) from None
+        raise Refused(sentence(str(err))) from None
     yield [ws, *view(ws, done, total, img_s, "Finished.")]
