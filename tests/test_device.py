@@ -121,3 +121,17 @@ def test_one_slow_window_is_noise_and_two_in_a_row_set_off_a_probe(monkeypatch):
     assert len(threads.changes) == switches and threads.n == 2
     _drive(tuner, threads, busy, 8 + 4 + 1 + 4)  # two slow windows, then both re-timed
     assert tuner.choice == 1 and threads.n == 1 and tuner.times[2] == pytest.approx(0.036 / 128)
+
+
+def test_vae_explorer_threads_fixes_the_threads_or_leaves_them_to_the_tuner(monkeypatch):
+    from vae_explorer.device import usable_cores
+
+    monkeypatch.setenv("VAE_EXPLORER_THREADS", "1")
+    assert ThreadTuner.for_this_machine().candidates == (1,)
+    monkeypatch.setenv("VAE_EXPLORER_THREADS", "auto")
+    n = usable_cores()
+    assert ThreadTuner.for_this_machine().candidates == ((n, 1) if n > 1 else (1,))
+    for bad in ("two", "0", "-1", "1.5"):
+        monkeypatch.setenv("VAE_EXPLORER_THREADS", bad)
+        with pytest.raises(ValueError, match=r"^VAE_EXPLORER_THREADS must be auto or a whole number"):
+            ThreadTuner.for_this_machine()

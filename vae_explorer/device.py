@@ -31,9 +31,23 @@ def usable_cores() -> int:
     return max(1, min(n, 8))
 
 
+def fixed_threads() -> int | None:
+    """``VAE_EXPLORER_THREADS``: a whole number fixes the intra-op threads (no tuning); unset or
+    "auto" lets each training run choose by measuring (ThreadTuner)."""
+    raw = os.environ.get("VAE_EXPLORER_THREADS", "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        raise ValueError(
+            f"VAE_EXPLORER_THREADS must be auto or a whole number from 1 to 256, got {raw[:40]!r}."
+        )
+    return int(raw)
+
+
 def configure_threads() -> int:
-    """Use the cores this process may run on; a training run then tunes its own (ThreadTuner)."""
-    n = usable_cores()
+    """Use the cores this process may run on (or VAE_EXPLORER_THREADS); a training run then
+    tunes its own (ThreadTuner)."""
+    n = fixed_threads() or usable_cores()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -74,6 +88,10 @@ class ThreadTuner:
 
     @classmethod
     def for_this_machine(cls) -> ThreadTuner:
+        """All usable cores against one thread; only VAE_EXPLORER_THREADS when it is set."""
+        fixed = fixed_threads()
+        if fixed is not None:
+            return cls((fixed,))
         n = usable_cores()
         return cls((n, 1) if n > 1 else (1,))
 
