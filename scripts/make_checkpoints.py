@@ -32,6 +32,9 @@ class Recipe:
     iwae_k: int = IWAE_K  # importance samples for the table's -log p(x); 0 for an autoencoder
 
 
+# How the 28×28 2-D models (VAE, its autoencoder twin, the conditional one) are trained.
+MNIST_TRAIN = {"epochs": 150, "batch_size": 128, "lr": 1e-3, "seed": 0}
+
 RECIPES = [
     Recipe(
         "mnist-2d",
@@ -39,7 +42,7 @@ RECIPES = [
         "the app's default: real 28×28 digits with a 2-D latent you can plot and click directly "
         "(its identity map is the classic MNIST manifold)",
         model={"latent_dim": 2, "hidden_dim": 400},
-        train={"epochs": 150, "batch_size": 128, "lr": 1e-3, "seed": 0},
+        train=MNIST_TRAIN,
         iwae_k=100,
     ),
     Recipe(
@@ -47,7 +50,7 @@ RECIPES = [
         "mnist-10k",
         "the plain autoencoder twin of mnist-2d (z = μ, no KL) for the AE-vs-VAE comparison",
         model={"latent_dim": 2, "hidden_dim": 400, "autoencoder": True},
-        train={"epochs": 150, "batch_size": 128, "lr": 1e-3, "seed": 0},
+        train=MNIST_TRAIN,
         iwae_k=0,
     ),
     Recipe(
@@ -55,7 +58,7 @@ RECIPES = [
         "mnist-10k",
         "a conditional VAE (Sohn et al. 2015) on real digits: the label picks the digit, z the style",
         model={"latent_dim": 2, "hidden_dim": 400, "conditional": True},
-        train={"epochs": 150, "batch_size": 128, "lr": 1e-3, "seed": 0},
+        train=MNIST_TRAIN,
         iwae_k=100,
     ),
     Recipe(
