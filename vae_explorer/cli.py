@@ -6,6 +6,7 @@ Bad arguments or files end with exit status 2 and one readable line, never a tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -13,11 +14,12 @@ from collections.abc import Sequence
 
 import torch
 
+from . import distributed
 from .build import build_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig
 from .data import binarize, load_dataset
-from .device import configure_threads, select_device
+from .device import amp_dtype, configure_threads, select_device
 from .evaluate import evaluate
 from .generate import sample_prior, save_png, to_grid
 from .records import EpochRecord, StepRecord, StopRecord
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, metavar="PATH.safetensors")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     t.add_argument("--json", action="store_true", help="one JSON object per epoch on stdout")
+    t.add_argument("--amp", action="store_true", help="bfloat16 mixed precision (a GPU only)")
 
     e = sub.add_parser("evaluate", help="test negative ELBO, KL, active units, IWAE -log p(x)")
     e.add_argument("checkpoint")
@@ -75,11 +78,22 @@ def _fmt(x: float) -> str:
 
 def cmd_train(a: argparse.Namespace) -> int:
     parsed = parse_all(vars(a))  # the same checks as the app's, on the same ranges
-    tcfg = parsed.train
     if not a.out.endswith(".safetensors"):
         raise ValueError("--out must name a .safetensors file.")
-    device = select_device(a.device)
-    data = load_dataset(parsed.dataset, a.data_dir, download=not a.no_download)
+    # Under torchrun: this process's place among the others, and its own GPU if there are GPUs.
+    rank, device = distributed.setup(a.device)
+    try:
+        return _train(a, parsed, rank, device)
+    finally:
+        distributed.teardown()
+
+
+def _train(a: argparse.Namespace, parsed, rank: distributed.Rank | None, device: torch.device) -> int:
+    tcfg = parsed.train
+    amp = amp_dtype(device, a.amp)
+    main = rank is None or rank.is_main  # only rank 0 prints, shows progress and saves
+    with rank.main_first() if rank else contextlib.nullcontext():  # one download, not N
+        data = load_dataset(parsed.dataset, a.data_dir, download=not a.no_download)
     if a.resume:
         ck = load_checkpoint(a.resume, device)
         model, state = ck.model, ck.run
@@ -91,11 +105,13 @@ def cmd_train(a: argparse.Namespace) -> int:
             step=state.step,
             history=state.history,
             optimizer_state=ck.optimizer_state,
+            rank=rank,
+            amp=amp,
         )
     else:
         mcfg = ModelConfig(input_shape=data.image_shape, num_classes=data.num_classes, **parsed.model)
-        trainer = Trainer(build_model(mcfg, a.seed, device), data, tcfg)
-    show_bar = not a.json and sys.stderr.isatty()
+        trainer = Trainer(build_model(mcfg, a.seed, device), data, tcfg, rank=rank, amp=amp)
+    show_bar = main and not a.json and sys.stderr.isatty()
     bar = None
     if show_bar:
         from tqdm import tqdm
@@ -112,7 +128,9 @@ def cmd_train(a: argparse.Namespace) -> int:
                 )
             elif isinstance(rec, EpochRecord):
                 line = {k: v for k, v in rec.to_dict().items() if k != "kl_per_dim"}
-                if a.json:
+                if not main:
+                    pass
+                elif a.json:
                     print(json.dumps(line), flush=True)
                 else:
                     msg = (
@@ -123,16 +141,20 @@ def cmd_train(a: argparse.Namespace) -> int:
                     if len(rec.test_kl_levels) > 1:
                         msg += "  test KL z1, z2 " + ", ".join(_fmt(v) for v in rec.test_kl_levels)
                     (bar.write if bar else print)(msg)
-            elif isinstance(rec, StopRecord):
-                print(f"vae-explorer: training stopped: {rec.reason}", file=sys.stderr)
+            elif isinstance(rec, StopRecord):  # every process stops at the same step
+                if main:
+                    print(f"vae-explorer: training stopped: {rec.reason}", file=sys.stderr)
                 status = 1
     except KeyboardInterrupt:
         # The trainer stops between steps, so the model is consistent: keep what was learned.
-        print("vae-explorer: interrupted; saving the model as it is.", file=sys.stderr)
+        if main:
+            print("vae-explorer: interrupted; saving the model as it is.", file=sys.stderr)
         status = 130
     finally:
         if bar is not None:
             bar.close()
+    if not main:
+        return status
     save_checkpoint(
         a.out,
         trainer.model,
@@ -192,7 +214,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        configure_threads()
+        configure_threads(distributed.local_world_size())  # torchrun's processes share the cores
         return {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}[args.command](args)
     except (UsageError, ValueError) as err:
         print(f"vae-explorer: error: {err}", file=sys.stderr)

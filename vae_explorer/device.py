@@ -44,10 +44,11 @@ def fixed_threads() -> int | None:
     return int(raw)
 
 
-def configure_threads() -> int:
+def configure_threads(processes: int = 1) -> int:
     """Use the cores this process may run on (or VAE_EXPLORER_THREADS); a training run then
-    tunes its own (ThreadTuner)."""
-    n = fixed_threads() or usable_cores()
+    tunes its own (ThreadTuner). ``processes`` training side by side on this machine (torchrun)
+    split its cores between them, so that none waits for a core another one holds."""
+    n = fixed_threads() or max(1, usable_cores() // max(1, processes))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -127,3 +128,15 @@ class ThreadTuner:
             self._slow = 0
             self._queue = [self.choice, *(c for c in self.candidates if c != self.choice)]
             self._use(self._queue[0])
+
+
+def amp_dtype(device: torch.device, on: bool) -> torch.dtype | None:
+    """The autocast dtype of ``--amp``: bfloat16 on a GPU that has it (no loss scaling needed,
+    float32's range); ``None`` when off. The CPU trains in float32 (its bfloat16 is slower)."""
+    if not on:
+        return None
+    if device.type != "cuda":
+        raise ValueError("--amp needs a GPU (--device cuda); on the CPU the model trains in float32.")
+    if not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU has no bfloat16, which --amp uses; train without --amp.")
+    return torch.bfloat16

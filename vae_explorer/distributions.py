@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .distributed import ShardedNoise
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -82,11 +84,19 @@ class DiagonalGaussian:
         are on the gradient's path to the loss, ε is an input (∂z/∂μ = 1, ∂z/∂σ = ε)."""
         return self.mean + self.std * eps
 
-    def sample(self, generator: torch.Generator | None = None, n: int | None = None) -> torch.Tensor:
+    def sample(
+        self, generator: torch.Generator | ShardedNoise | None = None, n: int | None = None
+    ) -> torch.Tensor:
         """One reparameterized draw (..., D), or ``n`` of them (n, ..., D); ε comes from
-        ``generator`` (seeded: the same seed gives the same z)."""
+        ``generator`` (seeded: the same seed gives the same z), or from a ``ShardedNoise``: a
+        process's rows of the global batch's ε when several train together."""
         shape = self.mean.shape if n is None else (n, *self.mean.shape)
-        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        if isinstance(generator, ShardedNoise):
+            if n is not None:
+                raise ValueError("a shard's noise gives one draw per image, not n of them.")
+            eps = generator.randn(shape, self.mean.device, self.mean.dtype)
+        else:
+            eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.reparameterize(eps)
 
     def mode(self) -> torch.Tensor:

@@ -46,7 +46,7 @@ class HierarchicalVAE(LatentModel):
         self.decoder = _mlp(d1 + extra, h, config.input_dim)  # (B, D₁ [+K]) → x's parameters
 
     def _features(self, x: torch.Tensor, y1h: torch.Tensor | None) -> torch.Tensor:
-        return self.trunk(self._cat(x.reshape(x.shape[0], -1), y1h))
+        return self.trunk(self._cat(x.flatten(1), y1h))
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
         """q(z₂|x[,y]), (B, D₂): the top level, the one on the map."""

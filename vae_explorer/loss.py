@@ -24,6 +24,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from .distributed import BatchShard
 from .distributions import LOG_2PI, DiagonalGaussian, kl_normal, kl_per_dim, log_standard_normal
 from .outputs import VAEOutput
 
@@ -61,32 +62,47 @@ def recon_nll(
         nll = 0.5 * (LOG_2PI + lv + (x - recon).pow(2) * torch.exp(-lv))
     else:
         raise ValueError(f"unknown likelihood {likelihood!r}.")
-    return nll.reshape(x.shape[0], -1).sum(dim=1)
+    return nll.flatten(1).sum(dim=1)
 
 
-def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
+def free_bits_kl(kl_dims: torch.Tensor, free_bits: float, shard: BatchShard | None = None) -> torch.Tensor:
     """Free bits (Kingma et al. 2016, eq. 15), one group per latent dimension:
 
         Σ_d max(λ, mean_batch KL_d).
 
     A dimension whose batch-average KL is below λ nats gets no gradient pushing it lower, so
     the encoder keeps at least λ nats there instead of collapsing. Clamping the batch mean (not
-    each image) is the paper's choice: it lets single images use less. (B, D) → ()."""
-    per_dim = kl_dims.mean(dim=0)  # (D,)
-    if free_bits > 0:
-        per_dim = per_dim.clamp(min=free_bits)
-    return per_dim.sum()
+    each image) is the paper's choice: it lets single images use less. (B, D) → ().
+
+    On a shard of a global batch, the clamp is decided on the *global* batch mean (summed across
+    processes) and each shard returns its share: the shares add up to the value above and their
+    gradients to its gradient, as if one process had the whole batch."""
+    if shard is None:
+        per_dim = kl_dims.mean(dim=0)  # (D,)
+        if free_bits > 0:
+            per_dim = per_dim.clamp(min=free_bits)
+        return per_dim.sum()
+    share = shard.share(kl_dims)  # (D,) this shard's part of the global batch mean
+    above = shard.sum_across(share) > free_bits  # (D,) the same on every process
+    floor = free_bits * (shard.hi - shard.lo) / shard.rows  # its share of λ where λ is kept
+    return torch.where(above, share, torch.full_like(share, floor)).sum()
 
 
 def _recon_mean(
-    x: torch.Tensor, recon: torch.Tensor, likelihood: str, x_logvar: torch.Tensor | None
+    x: torch.Tensor,
+    recon: torch.Tensor,
+    likelihood: str,
+    x_logvar: torch.Tensor | None,
+    shard: BatchShard | None = None,
 ) -> torch.Tensor:
-    """Batch mean of -log p(x|z), ()."""
+    """Batch mean of -log p(x|z), () (a shard's share of the global batch's mean)."""
+    rows = x.shape[0] if shard is None else shard.rows
     if likelihood == "bernoulli":
         # Same value as recon_nll(...).mean(); one fused reduction keeps the step as cheap as a
         # hand-written training loop's (no (B, pixels) intermediate to sum and back-propagate).
-        return F.binary_cross_entropy_with_logits(recon, x, reduction="sum") / x.shape[0]
-    return recon_nll(x, recon, likelihood, x_logvar).mean()
+        return F.binary_cross_entropy_with_logits(recon, x, reduction="sum") / rows
+    nll = recon_nll(x, recon, likelihood, x_logvar)
+    return nll.mean() if shard is None else shard.share(nll)
 
 
 def elbo_loss(
@@ -96,14 +112,20 @@ def elbo_loss(
     beta: float = 1.0,
     free_bits: float = 0.0,
     x_logvar: torch.Tensor | None = None,
+    shard: BatchShard | None = None,
 ) -> LossTerms:
     """The (β-weighted, optionally free-bits) negative ELBO of a forward pass, nats per image:
 
         recon + β · Σ_levels KL(q(z_l | x, z_{l+1}) || p(z_l | z_{l+1})),
 
     each level's KL in closed form given the sample of the level above (the top level's prior
-    is N(0, I)). Free bits apply to every dimension of every level."""
-    rec = _recon_mean(x, out.recon, likelihood, x_logvar)
+    is N(0, I)). Free bits apply to every dimension of every level.
+
+    With a ``shard`` (training on several processes), x is one process's rows of a global batch
+    and every term is its share of the global batch mean: summed across processes, the terms
+    and their gradients are those of the whole batch (distributed.py)."""
+    mean = (lambda t: t.mean(dim=0)) if shard is None else shard.share  # (b, …) → (…)
+    rec = _recon_mean(x, out.recon, likelihood, x_logvar, shard)
     if not out.levels:  # an autoencoder: reconstruction only
         zero = rec.new_zeros(())
         return LossTerms(rec, rec, zero, rec.new_zeros(out.q.mean.shape[1]), beta, [])
@@ -111,12 +133,12 @@ def elbo_loss(
     kl_levels = []
     for level in out.levels:
         dims = level.q.kl(level.p)  # (B, D_l), closed form
-        level_kl = dims.sum(dim=1).mean()
+        level_kl = mean(dims.sum(dim=1))
         kl_true = kl_true + level_kl
-        kl_obj = kl_obj + (free_bits_kl(dims, free_bits) if free_bits > 0 else level_kl)
+        kl_obj = kl_obj + (free_bits_kl(dims, free_bits, shard) if free_bits > 0 else level_kl)
         kl_levels.append(level_kl.detach())
     top = out.q.kl() if len(out.levels) > 1 else dims
-    return LossTerms(rec + beta * kl_obj, rec, kl_true, top.mean(dim=0).detach(), beta, kl_levels)
+    return LossTerms(rec + beta * kl_obj, rec, kl_true, mean(top).detach(), beta, kl_levels)
 
 
 def vae_loss(

@@ -183,7 +183,7 @@ class VAE(LatentModel):
         """q(z|x[,y]) = N(μ, σ²), (B, D); a point for the autoencoder."""
         y1h = self._one_hot(y, x.shape[0])
         if self.config.arch == "mlp":
-            flat = x.reshape(x.shape[0], -1)  # (B, C·H·W)
+            flat = x.flatten(1)  # (B, C·H·W); flatten keeps an empty batch (0, C·H·W)
             if y1h is not None:
                 flat = torch.cat([flat, y1h], dim=1)
             h = self.encoder(flat)

@@ -11,6 +11,7 @@ Guarantees a caller can build on:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -22,8 +23,9 @@ import torch
 from .config import RunInfo, TrainConfig
 from .dataset import ImageDataset, binarize
 from .device import ThreadTuner
+from .distributed import Rank, ShardedNoise
 from .evaluate import evaluate
-from .loss import elbo_loss
+from .loss import LossTerms, elbo_loss
 from .model import LatentModel
 from .records import EpochRecord, StepRecord, StopRecord
 from .schedules import beta_at
@@ -61,6 +63,8 @@ class Trainer:
         history: list[EpochRecord] | None = None,
         optimizer_state: dict | None = None,
         tune_threads: bool = True,
+        rank: Rank | None = None,
+        amp: torch.dtype | None = None,
     ) -> None:
         if config.batch_size > len(data.x_train):
             raise ValueError(
@@ -86,6 +90,9 @@ class Trainer:
             self.optimizer.load_state_dict(optimizer_state)
             for group in self.optimizer.param_groups:
                 group["lr"] = config.lr
+        self.rank = rank  # None: one process; else this one's place among torchrun's processes
+        self.amp = amp  # None: float32; torch.bfloat16: mixed precision (autocast) on a GPU
+        self._net = model if rank is None else rank.wrap(model)  # what the training step calls
         self._stop = threading.Event()
         self._gen = torch.Generator().manual_seed(config.seed + epoch)  # batch order, binarisation
         self._eps_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1 + epoch)
@@ -102,8 +109,12 @@ class Trainer:
         # must give the same model whatever the machine's load): the MLP layers' matrix products
         # and reductions are thread-invariant (tests/test_trainer.py checks it), oneDNN's
         # convolutions are not (they differ in the 8th digit), so conv models keep their threads.
+        # Several processes (torchrun) share the cores by a fixed split (device.configure_threads).
         self._tune_threads = (
-            tune_threads and self.device.type == "cpu" and model.config.arch in THREAD_INVARIANT
+            tune_threads
+            and rank is None
+            and self.device.type == "cpu"
+            and model.config.arch in THREAD_INVARIANT
         )
         self.thread_tuner: ThreadTuner | None = None  # made by the first run (None on a GPU, for conv)
 
@@ -146,6 +157,34 @@ class Trainer:
             if rec is None:
                 return
 
+    def _losses(self, idx: torch.Tensor, beta: float) -> tuple[LossTerms, list[float]]:
+        """One batch's forward pass and loss: the terms to back-propagate, and the batch's
+        loss, reconstruction, KL and KL per level as numbers (global batch means, the same on
+        every process). ``idx`` (B,) are the batch's rows of the training set."""
+        cfg, model = self.config, self.model
+        xb = self.x_train[idx]  # (B, C, H, W)
+        if cfg.binarize:  # the whole batch on every process: the same draws as one process
+            xb = binarize(xb, self._gen if self.device.type == "cpu" else None)
+        yb = self.y_train[idx] if model.config.conditional else None
+        shard, noise = None, self._eps_gen
+        if self.rank is not None:  # this process's rows, and their ε of the global batch's
+            shard = self.rank.shard(len(idx))
+            xb = xb[shard.lo : shard.hi]
+            yb = None if yb is None else yb[shard.lo : shard.hi]
+            noise = ShardedNoise(self._eps_gen, shard)
+        amp = contextlib.nullcontext() if self.amp is None else torch.autocast(self.device.type, self.amp)
+        with amp:
+            out = self._net(xb, yb, noise)
+            terms = elbo_loss(xb, out, model.likelihood, beta, cfg.free_bits, model.x_logvar, shard)
+        n_lv = len(terms.kl_levels)  # 0 for an autoencoder
+        if shard is not None:  # one all-reduce for all the numbers
+            parts = torch.stack([terms.loss, terms.recon, terms.kl, *terms.kl_levels]).float()
+            return terms, shard.sum_across(parts).tolist()
+        loss, rec_v, kl_v = terms.loss.item(), terms.recon.item(), terms.kl.item()
+        # One level: its KL is the total (no extra device sync); several: one sync more.
+        kl_lv = [kl_v] if n_lv == 1 else torch.stack(terms.kl_levels).tolist() if n_lv else []
+        return terms, [loss, rec_v, kl_v, *kl_lv]
+
     def _run_epoch(self):
         cfg, model = self.config, self.model
         if _params_finite(model):
@@ -157,7 +196,7 @@ class Trainer:
         seen = bad_in_row = skipped = 0
         beta = beta_at(cfg, self.epoch)
         clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
-        model.train()
+        self._net.train()
         elapsed = 0.0
         for i in range(steps_per_epoch):
             if self._stop.is_set():
@@ -165,29 +204,21 @@ class Trainer:
                 return None
             t0 = time.perf_counter()
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            xb = self.x_train[idx]  # (B, C, H, W)
-            if cfg.binarize:
-                xb = binarize(xb, self._gen if self.device.type == "cpu" else None)
-            yb = self.y_train[idx] if model.config.conditional else None
             beta = beta_at(cfg, self.epoch + i / steps_per_epoch)
-            out = model(xb, yb, self._eps_gen)
-            terms = elbo_loss(xb, out, model.likelihood, beta, cfg.free_bits, model.x_logvar)
+            terms, (loss, rec_v, kl_v, *kl_lv) = self._losses(idx, beta)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, rec_v, kl_v = terms.loss.item(), terms.recon.item(), terms.kl.item()
-            # One level: its KL is the total (no extra device sync); several: one sync more.
-            n_lv = len(terms.kl_levels)  # 0 for an autoencoder
-            kl_lv = [kl_v] if n_lv == 1 else torch.stack(terms.kl_levels).tolist() if n_lv else []
             grad_norm = math.nan
-            ok = math.isfinite(loss)
+            ok = math.isfinite(loss)  # the global batch's loss: every process decides alike
             if ok:
-                terms.loss.backward()
-                grad_norm = _clip_grad_norm(self._params, clip)
+                # DDP averages the processes' gradients; their shares of the loss add up.
+                (terms.loss if self.rank is None else terms.loss * self.rank.world).backward()
+                grad_norm = _clip_grad_norm(self._params, clip)  # the same on every process
                 ok = math.isfinite(grad_norm)
             if ok:
                 self.optimizer.step()
                 self.step += 1
                 bad_in_row = 0
-                b = len(idx)
+                b = len(idx)  # the global batch
                 seen += b
                 sums["loss"] += loss * b
                 sums["recon"] += rec_v * b
