@@ -8,12 +8,20 @@ import os
 # reads it. Recompute it rarely, so that it does not slow every click after an hour of lecture.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
 
+import threading
+
+from vae_explorer import worker
 from vae_explorer.device import configure_threads
 from vae_explorer.ui import build_app, launch_kwargs
 
 configure_threads()
 demo = build_app()
 demo.queue(default_concurrency_limit=1, max_size=64)
+if worker.enabled():
+    # The trainings' fork server imports PyTorch once, in the background, after the page is up.
+    warm = threading.Timer(3.0, worker.warm_up)
+    warm.daemon = True
+    warm.start()
 
 if __name__ == "__main__":
     demo.launch(**launch_kwargs())

@@ -69,10 +69,24 @@ class ModelLock:
                 raise ValueError("this session is already training; stop it first.")
             self._running = trainer
         gen = trainer.run()
+        # A trainer in another process (worker.ProcessTrainer) is waited for without the lock,
+        # and takes it itself while it copies the weights in; only the bookkeeping is done here.
+        remote = getattr(trainer, "remote", False)
         try:
             while True:
-                if self._waiting:
+                if self._waiting and not remote:
                     time.sleep(0.001)  # let a waiting reader (a decode, a sample) in between steps
+                if remote:
+                    if self._stop.is_set():
+                        trainer.request_stop()
+                    try:
+                        rec = next(gen)
+                    except StopIteration:
+                        return
+                    with self.lock:
+                        on_record(rec)
+                    yield rec
+                    continue
                 with self.lock:
                     if self._stop.is_set():
                         trainer.request_stop()  # honoured before the next step

@@ -28,6 +28,7 @@ from .model_lock import ModelLock
 from .reads import Reads
 from .records import Record, StepRecord, StopRecord
 from .trainer import Trainer
+from .worker import ProcessTrainer
 
 DEFAULT_CHECKPOINT = "mnist-2d"  # real 28×28 digits, a 2-D latent: the classic manifold
 CHECK_IMAGES = 64  # test images a loaded model must encode to usable numbers
@@ -61,8 +62,11 @@ class Workspace(Reads):
         data_dir: str | None = None,
         limits: Limits | None = None,
         device: torch.device | None = None,
+        train_worker: bool = False,
     ) -> None:
         self.limits = limits or Limits.from_env()
+        # Train in a worker process (worker.py; the app does, on the CPU) or in the caller's thread.
+        self.train_worker = train_worker and (device or select_device()).type == "cpu"
         self.data_dir = data_dir
         self.device = device or select_device()
         self.guard = ModelLock()
@@ -87,7 +91,7 @@ class Workspace(Reads):
             self.model = model.to(self.device)
             self.data = data
             self.run = run
-            self.trainer: Trainer | None = None
+            self.trainer: Trainer | ProcessTrainer | None = None
             self._optimizer_state = optimizer_state  # Adam's moments of a loaded file, until trained
             self.version += 1
             self.last_stop: StopRecord | None = None
@@ -146,6 +150,15 @@ class Workspace(Reads):
 
     def save(self, path: str | os.PathLike, session: dict | None = None) -> Path:
         """Save the model; ``session`` (the app's settings) travels with it (checkpoint.check_session)."""
+        trainer = self.trainer
+        snap = trainer.snapshot() if isinstance(trainer, ProcessTrainer) and self.is_training else None
+        if snap is not None:  # training in a worker: its weights and Adam's state between two steps
+            model = build_model(self.model.config)
+            model.load_state_dict(snap.weights)
+            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+            optimizer.load_state_dict(snap.optimizer_state)
+            last = snap.run.history[-1].to_dict() if snap.run.history else {}
+            return save_checkpoint(path, model, snap.run, optimizer, metrics=last, session=session)
         with self.guard.reading():
             optimizer = self.trainer.optimizer if self.trainer else None
             if optimizer is None and self._optimizer_state is not None:
@@ -170,15 +183,19 @@ class Workspace(Reads):
             if self.trainer is None or self.trainer.config != train_config:
                 prev = self.trainer
                 info = prev.run_info() if prev else self.run
-                self.trainer = Trainer(
-                    self.model,
-                    self.data,
-                    train_config,
+                kw = dict(
                     epoch=info.epoch,
                     step=info.step,
                     history=info.history,
                     optimizer_state=prev.optimizer.state_dict() if prev else self._optimizer_state,
                 )
+                if self.train_worker:
+                    kw.update(
+                        data_dir=self.data_dir, max_train_images=self.limits.max_train_images, lock=self.lock
+                    )
+                    self.trainer = ProcessTrainer(self.model, self.data, train_config, **kw)
+                else:
+                    self.trainer = Trainer(self.model, self.data, train_config, **kw)
             trainer = self.trainer
             self.last_stop = None
         try:

@@ -49,6 +49,21 @@ def _params_finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+def check_compatible(model: LatentModel, data: ImageDataset, config: TrainConfig) -> None:
+    """ValueError unless ``model`` can train on ``data`` with ``config``."""
+    if config.batch_size > len(data.x_train):
+        raise ValueError(
+            f"batch size {config.batch_size} is larger than the {len(data.x_train)} training images."
+        )
+    if model.config.input_shape != data.image_shape:
+        raise ValueError(
+            f"the model expects images of shape {model.config.input_shape}, "
+            f"but {data.name} has {data.image_shape}."
+        )
+    if model.config.conditional and not data.has_labels:
+        raise ValueError(f"a conditional model needs labels, and {data.name} has none.")
+
+
 class Trainer:
     """Trains one model on one data set; keeps the optimiser so that training can continue."""
 
@@ -63,20 +78,11 @@ class Trainer:
         history: list[EpochRecord] | None = None,
         optimizer_state: dict | None = None,
         tune_threads: bool = True,
+        rng_state: tuple[torch.Tensor, torch.Tensor] | None = None,
         rank: Rank | None = None,
         amp: torch.dtype | None = None,
     ) -> None:
-        if config.batch_size > len(data.x_train):
-            raise ValueError(
-                f"batch size {config.batch_size} is larger than the {len(data.x_train)} training images."
-            )
-        if model.config.input_shape != data.image_shape:
-            raise ValueError(
-                f"the model expects images of shape {model.config.input_shape}, "
-                f"but {data.name} has {data.image_shape}."
-            )
-        if model.config.conditional and not data.has_labels:
-            raise ValueError(f"a conditional model needs labels, and {data.name} has none.")
+        check_compatible(model, data, config)
         self.model = model
         self.data = data
         self.config = config
@@ -96,6 +102,9 @@ class Trainer:
         self._stop = threading.Event()
         self._gen = torch.Generator().manual_seed(config.seed + epoch)  # batch order, binarisation
         self._eps_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1 + epoch)
+        if rng_state is not None:  # a run continued elsewhere (worker.py): its draws go on from there
+            self._gen.set_state(rng_state[0])
+            self._eps_gen.set_state(rng_state[1])
         self.x_train = data.x_train.to(self.device)
         self.y_train = data.y_train.to(self.device)
         x_test = data.x_test
@@ -128,6 +137,10 @@ class Trainer:
             self.step,
             self.epoch,
         )
+
+    def rng_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the batch-order and ε generators are: a run continued with them draws on."""
+        return self._gen.get_state(), self._eps_gen.get_state()
 
     def request_stop(self) -> None:
         """Ask ``run()`` to stop after the current step (thread-safe)."""

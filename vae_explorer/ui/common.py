@@ -17,6 +17,7 @@ import gradio as gr
 import numpy as np
 import torch
 
+from .. import worker
 from ..generate import to_grid
 from ..limits import Limits
 from ..session import DEFAULT_CHECKPOINT, Workspace
@@ -76,7 +77,7 @@ def new_state() -> gr.State:
 
 def new_workspace() -> Workspace:
     """A fresh workspace holding the default shipped model."""
-    return guard(lambda: Workspace.from_shipped(DEFAULT_CHECKPOINT, limits=LIMITS))
+    return guard(lambda: Workspace.from_shipped(DEFAULT_CHECKPOINT, limits=LIMITS, train_worker=TRAIN_WORKER))
 
 
 # When each session (Gradio's session hash) last got a fresh workspace, oldest first, bounded. A
@@ -311,4 +312,5 @@ def display(images: torch.Tensor, nrow: int = 8, tile: int = TILE_PX) -> np.ndar
 
 
 LIMITS = Limits.from_env()
+TRAIN_WORKER = worker.enabled()  # each training in a process of its own (VAE_EXPLORER_TRAIN_WORKER)
 gradio_fixes.install()  # an image shown to two sessions at once is never served half-written

@@ -1,0 +1,455 @@
+"""Training in a process of its own, so that the server's process keeps serving while it runs.
+
+In the app, one session's training shares nothing but the machine with the other sessions:
+when the training thread ran inside the server, its hundreds of small PyTorch calls per step
+took and gave back Python's GIL thousands of times a second, and every other session's click
+waited in line behind them (bench/bench_load.py: the training phase doubled a click's p95).
+``ProcessTrainer`` has the interface of ``trainer.Trainer`` that the Workspace and ModelLock use;
+its ``run()`` starts a worker process that runs the real ``Trainer`` and
+
+- sends every record back (the Workspace keeps its step log, history and versions as before);
+- publishes its weights into shared memory at most every ``PUBLISH_EVERY`` seconds and at the
+  end of every epoch, stop and rollback; the server copies them into the session's model under
+  the model's lock, so decoding while training sees whole steps, as before;
+- runs at a lower CPU priority (``VAE_EXPLORER_TRAIN_NICE``, 10 by default): on a busy machine
+  the server's requests go first, on a quiet one the training has every core;
+- ends with the run, giving its memory back, and sends the optimiser state home for Continue.
+
+Stop, NaN rollback and Continue are the Trainer's own, inside the worker. A checkpoint saved
+while training asks the worker for a consistent snapshot (weights, Adam's state, history)
+between two steps. Workers are forked from a small server process that has imported PyTorch
+once (multiprocessing's "forkserver"), so a run starts in tens of milliseconds, not seconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from .build import build_model
+from .config import ModelConfig, RunInfo, TrainConfig
+from .data import load_dataset
+from .dataset import ImageDataset
+from .device import configure_threads
+from .limits import limit_data
+from .model import LatentModel
+from .records import EpochRecord, Record, StepRecord, StopRecord
+from .trainer import Trainer, check_compatible
+
+PUBLISH_EVERY = 0.05  # seconds between two publications of the weights (each is one copy)
+_CTX = mp.get_context("forkserver")
+# Imported once by the fork server, not by every worker: PyTorch, this module, the compiler
+# stack Adam's constructor imports (torch._dynamo, over a second) and sklearn's data sets (digits).
+_CTX.set_forkserver_preload(["vae_explorer.worker", "torch._dynamo", "sklearn.datasets"])
+
+
+_start_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """multiprocessing re-runs the parent's main script in every child it starts (so that
+    functions defined there can be unpickled). The worker's target lives in this module, and
+    the app's main script builds the whole app: while a worker starts, the main module shows
+    no file to re-run."""
+    main = sys.modules["__main__"]
+    with _start_lock:
+        saved_file = main.__dict__.pop("__file__", None)
+        saved_spec = main.__dict__.get("__spec__")
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            main.__spec__ = saved_spec
+            if saved_file is not None:
+                main.__file__ = saved_file
+
+
+def nice_level() -> int:
+    """``VAE_EXPLORER_TRAIN_NICE``: how much lower the training's CPU priority is (0 to 19)."""
+    raw = os.environ.get("VAE_EXPLORER_TRAIN_NICE", "10").strip()
+    if not raw.isdigit() or not 0 <= int(raw) <= 19:
+        raise ValueError(f"VAE_EXPLORER_TRAIN_NICE must be a whole number from 0 to 19, got {raw[:40]!r}.")
+    return int(raw)
+
+
+def enabled() -> bool:
+    """``VAE_EXPLORER_TRAIN_WORKER``: 1 (the app's default) trains each run in a worker process,
+    0 in a thread of the server's process."""
+    raw = os.environ.get("VAE_EXPLORER_TRAIN_WORKER", "1").strip()
+    if raw not in ("0", "1"):
+        raise ValueError(f"VAE_EXPLORER_TRAIN_WORKER must be 0 or 1, got {raw[:40]!r}.")
+    return raw == "1"
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports PyTorch once, a few seconds), not at the first Start."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+@dataclass
+class _Job:
+    """What a worker needs to continue a session's run (sent once, at its start)."""
+
+    model_config: ModelConfig  # builds the same architecture
+    weights: dict[str, torch.Tensor]  # the model as the run starts (shared memory)
+    dataset: str  # a registered name: the worker loads it itself, from the same files
+    data_dir: str | None  # where the data sets are
+    max_train_images: int  # the hosted limit the session's data set was cut to
+    config: TrainConfig  # how to train
+    epoch: int  # epochs finished
+    step: int  # optimiser steps taken
+    history: list[EpochRecord]  # the run's epoch records so far
+    optimizer_state: dict | None  # Adam's moments to continue with (None: fresh)
+    epochs: int | None  # epochs to train (None: the config's)
+    rng_state: tuple | None  # the generators where the last run of this config left them
+    nice: int  # CPU priority offset of the worker
+
+
+@dataclass
+class _Snapshot:
+    """A consistent state between two steps, for a checkpoint saved while training."""
+
+    weights: dict[str, torch.Tensor]
+    optimizer_state: dict
+    run: RunInfo
+
+
+@dataclass
+class _Done(_Snapshot):
+    """The run ended (finished or stopped): its last state, and what Continue goes on from."""
+
+    rng_state: tuple  # the Trainer's generators (batch order, ε)
+
+
+@dataclass
+class _Failed:
+    """The worker raised: the sentence to show."""
+
+    message: str
+
+
+class _Channels:
+    """Everything the two processes share for one run."""
+
+    def __init__(self, model: LatentModel) -> None:
+        # (…) per entry of the state dict: the worker's latest weights, copied under ``lock``
+        self.published = {k: v.detach().clone().share_memory_() for k, v in model.state_dict().items()}
+        self.lock = _CTX.Lock()
+        self.seq = _CTX.Value("q", 0, lock=False)  # publications so far (read and written under lock)
+        # worker → server: records, snapshots, the end. Bounded, so that the worker waits when the
+        # server falls behind: a Stop takes effect within a few steps of what the user sees.
+        self.out = _CTX.Queue(maxsize=64)
+        self.stop = _CTX.Event()  # server → worker: stop after the current step
+        self.snapshot = _CTX.Event()  # server → worker: send a _Snapshot after the current step
+
+
+def _plain(obj):
+    """Tensors as NumPy arrays, for a message whose sender may have exited when it is read
+    (a tensor would travel as a handle to the sender's memory, an array travels as bytes)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy().copy()
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_plain(v) for v in obj)
+    return obj
+
+
+def _tensors(obj):
+    """The inverse of ``_plain``."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    if isinstance(obj, dict):
+        return {k: _tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_tensors(v) for v in obj)
+    return obj
+
+
+def _publish(model: LatentModel, ch: _Channels, block: bool) -> bool:
+    if not ch.lock.acquire(block=block):
+        return False  # the server is copying the previous one: the next step publishes
+    try:
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                ch.published[k].copy_(v)
+        ch.seq.value += 1
+    finally:
+        ch.lock.release()
+    return True
+
+
+def _send(ch: _Channels, msg: object) -> None:
+    """Put ``msg`` for the server; give up (end the worker) if the server's process is gone."""
+    while True:
+        try:
+            ch.out.put(msg, timeout=1.0)
+            return
+        except queue.Full:
+            parent = mp.parent_process()
+            if parent is not None and not parent.is_alive():
+                os._exit(1)  # nobody will read this run: its memory goes back now
+
+
+def _work(job: _Job, ch: _Channels) -> None:
+    """The worker process: the real Trainer, its records sent home."""
+    try:
+        if job.nice:
+            os.nice(job.nice)
+        configure_threads()
+        data = limit_data(load_dataset(job.dataset, job.data_dir, download=False), job.max_train_images)
+        model = build_model(job.model_config)
+        model.load_state_dict(job.weights)
+        trainer = Trainer(
+            model,
+            data,
+            job.config,
+            epoch=job.epoch,
+            step=job.step,
+            history=job.history,
+            optimizer_state=job.optimizer_state,
+            rng_state=None if job.rng_state is None else _tensors(job.rng_state),
+        )
+        last = 0.0
+        for rec in trainer.run(job.epochs):
+            if ch.stop.is_set():
+                trainer.request_stop()  # honoured before the next step
+            now = time.monotonic()
+            if not isinstance(rec, StepRecord):  # an epoch's end, a stop, a rollback: always
+                _publish(model, ch, block=True)
+                last = now
+            elif not rec.skipped and now - last >= PUBLISH_EVERY and _publish(model, ch, block=False):
+                last = now
+            _send(ch, rec)
+            if ch.snapshot.is_set():
+                ch.snapshot.clear()
+                weights, state = _plain(model.state_dict()), _plain(trainer.optimizer.state_dict())
+                _send(ch, _Snapshot(weights, state, trainer.run_info()))
+        _publish(model, ch, block=True)
+        weights, state = _plain(model.state_dict()), _plain(trainer.optimizer.state_dict())
+        _send(ch, _Done(weights, state, trainer.run_info(), _plain(trainer.rng_state())))
+    except Exception as err:
+        _send(ch, _Failed(str(err) or type(err).__name__))
+
+
+def _state(msg: _Snapshot) -> _Snapshot:
+    """A snapshot as the saver uses it: tensors again."""
+    return _Snapshot(_tensors(msg.weights), _tensors(msg.optimizer_state), msg.run)
+
+
+class ProcessTrainer:
+    """``Trainer``'s interface for the Workspace, with the training itself in a worker process."""
+
+    remote = True  # ModelLock waits for its records outside the model's lock: see run()
+
+    def __init__(
+        self,
+        model: LatentModel,
+        data: ImageDataset,
+        config: TrainConfig,
+        *,
+        epoch: int = 0,
+        step: int = 0,
+        history: list[EpochRecord] | None = None,
+        optimizer_state: dict | None = None,
+        data_dir: str | None = None,
+        max_train_images: int | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        check_compatible(model, data, config)
+        self._lock = lock or threading.RLock()  # the session's model lock: held while weights are copied
+        self.model = model  # the session's model: the worker's weights are copied into it
+        self.data = data
+        self.config = config
+        self.epoch = epoch  # epochs finished, as the records arrive
+        self.step = step  # optimiser steps taken, as the records arrive
+        self.history: list[EpochRecord] = list(history or [])
+        self.thread_tuner = None  # the worker tunes its own threads
+        self._optimizer_state = optimizer_state  # Adam's, as of the last run's end
+        self._data_dir = data_dir
+        self._max_train = max_train_images if max_train_images is not None else len(data.x_train)
+        self._stop = threading.Event()
+        self._ch: _Channels | None = None  # the running worker's channels
+        self._next: object | None = None  # a message received by wait_ready, not yet handled
+        self._seen = 0  # the publication last copied into the model
+        self._snapshots: queue.Queue = queue.Queue()  # replies to snapshot(), for the saver
+        self._reader = threading.Lock()  # held by whoever reads the worker's messages
+        self._stash: collections.deque = collections.deque()  # read by snapshot(), for the run
+        self._rng_state: tuple | None = None  # the worker's generators after the last run
+
+    @property
+    def optimizer(self) -> torch.optim.Adam:
+        """Adam over the session's model with the state of the last finished run."""
+        opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=self.config.lr)
+        if self._optimizer_state is not None:
+            opt.load_state_dict(self._optimizer_state)
+        return opt
+
+    def run_info(self) -> RunInfo:
+        return RunInfo(
+            self.data.name,
+            list(self.data.class_names),
+            self.config,
+            list(self.history),
+            self.step,
+            self.epoch,
+        )
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        if self._ch is not None:
+            self._ch.stop.set()
+
+    def snapshot(self, timeout: float = 60.0) -> _Snapshot | None:
+        """The running worker's state between two steps (or at its end); None when no run is
+        going (then the session's model and ``optimizer`` are the whole state). Called from any
+        thread, also the one that iterates ``run()``."""
+        ch = self._ch
+        if ch is None:
+            return None
+        ch.snapshot.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._ch is ch:
+            if self._reader.acquire(blocking=False):  # nobody is reading: read here
+                try:
+                    msg = self._receive(ch, 0.1)
+                    if isinstance(msg, _Snapshot) and not isinstance(msg, _Done):
+                        return _state(msg)
+                    if msg is not None:
+                        self._stash.append(msg)  # the run's, in order
+                    if isinstance(msg, _Done):
+                        return _state(msg)
+                    if isinstance(msg, _Failed):
+                        return None
+                finally:
+                    self._reader.release()
+            else:
+                try:
+                    return self._snapshots.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        return None
+
+    def _receive(self, ch: _Channels, timeout: float) -> object | None:
+        try:
+            return ch.out.get(timeout=timeout)
+        except queue.Empty:
+            if not self._proc.is_alive() and ch.out.empty():
+                return _Failed("the training process ended unexpectedly.")
+            return None
+
+    def _sync(self) -> None:
+        """Copy the latest published weights into the session's model, under its lock."""
+        ch = self._ch
+        with self._lock, ch.lock:
+            if ch.seq.value == self._seen:
+                return
+            self._seen = ch.seq.value
+            with torch.no_grad():
+                for k, v in self.model.state_dict().items():
+                    v.copy_(ch.published[k])
+
+    def _wait(self) -> None:
+        """Block until the worker's next message (never under the model's lock); snapshots go
+        to whoever asked for them."""
+        ch = self._ch
+        while self._next is None and ch is not None:
+            with self._reader:
+                msg = self._stash.popleft() if self._stash else self._receive(ch, 0.5)
+            if isinstance(msg, _Snapshot) and not isinstance(msg, _Done):
+                self._snapshots.put(_state(msg))
+                continue
+            if isinstance(msg, _Done) and ch.snapshot.is_set():
+                self._snapshots.put(_state(msg))  # a save asked as the run ended: its last state
+            self._next = msg
+
+    def _finished(self, msg: _Done) -> None:
+        self._optimizer_state = _tensors(msg.optimizer_state)
+        self._rng_state = _tensors(msg.rng_state)
+
+    def _take(self):
+        self._wait()
+        msg, self._next = self._next, None
+        return msg
+
+    def _note(self, rec: Record) -> None:
+        if isinstance(rec, StepRecord):
+            self.step = rec.step
+        elif isinstance(rec, EpochRecord):
+            self.epoch, self.step = rec.epoch, rec.step
+            self.history.append(rec)
+        elif isinstance(rec, StopRecord):
+            self.step = rec.step
+
+    def run(self, epochs: int | None = None) -> Iterator[Record]:
+        """Train in a worker for ``epochs`` (default: the config's) more epochs, yielding its
+        records; the session's model follows the worker's weights. Unlike ``Trainer.run``, it
+        waits for the worker without the model's lock and takes the lock itself to copy the
+        weights, so call it without holding the lock (ModelLock.run does)."""
+        self._stop.clear()
+        ch = _Channels(self.model)
+        job = _Job(
+            self.model.config,
+            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            self.data.name,
+            self._data_dir,
+            self._max_train,
+            self.config,
+            self.epoch,
+            self.step,
+            list(self.history),
+            self._optimizer_state,
+            epochs,
+            _plain(self._rng_state),
+            nice_level(),
+        )
+        self._ch, self._next, self._seen = ch, None, 0
+        self._proc = _CTX.Process(target=_work, args=(job, ch), daemon=True, name="vae-explorer-train")
+        with _main_not_rerun():
+            self._proc.start()
+        done = False
+        try:
+            while True:
+                msg = self._take()
+                if isinstance(msg, _Failed):
+                    done = True
+                    raise ValueError(f"training failed: {msg.message}")
+                self._sync()
+                if isinstance(msg, _Done):
+                    self._finished(msg)
+                    done = True
+                    return
+                self._note(msg)
+                yield msg
+        finally:
+            if not done:  # the caller stopped listening: stop the worker after its step, keep its state
+                ch.stop.set()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    msg = self._take()
+                    if isinstance(msg, _Done):
+                        self._sync()
+                        self._finished(msg)
+                        break
+                    if isinstance(msg, _Failed):
+                        break
+                    self._note(msg)
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+            self._ch = None
