@@ -19,6 +19,7 @@ Stop, NaN rollback and Continue are the Trainer's own, inside the worker. A chec
 while training asks the worker for a consistent snapshot (weights, Adam's state, history)
 between two steps. Workers are forked from a small server process that has imported PyTorch
 once (multiprocessing's "forkserver"), so a run starts in tens of milliseconds, not seconds.
+What travels between the two processes, and the worker's own loop, are in worker_job.py.
 """
 
 from __future__ import annotations
@@ -31,28 +32,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torch.multiprocessing as mp
 
-from .build import build_model
-from .config import ModelConfig, RunInfo, TrainConfig
-from .data import load_dataset
+from . import worker_job as wj
+from .config import RunInfo, TrainConfig
 from .dataset import ImageDataset
-from .device import configure_threads
-from .limits import limit_data
 from .model import LatentModel
 from .records import EpochRecord, Record, StepRecord, StopRecord
-from .trainer import Trainer, check_compatible
-
-PUBLISH_EVERY = 0.05  # seconds between two publications of the weights (each is one copy)
-_CTX = mp.get_context("forkserver")
-# Imported once by the fork server, not by every worker: PyTorch, this module, the compiler
-# stack Adam's constructor imports (torch._dynamo, over a second) and sklearn's data sets (digits).
-_CTX.set_forkserver_preload(["vae_explorer.worker", "torch._dynamo", "sklearn.datasets"])
-
+from .trainer import check_compatible
 
 _start_lock = threading.Lock()
 
@@ -60,7 +48,7 @@ _start_lock = threading.Lock()
 @contextlib.contextmanager
 def _main_not_rerun() -> Iterator[None]:
     """multiprocessing re-runs the parent's main script in every child it starts (so that
-    functions defined there can be unpickled). The worker's target lives in this module, and
+    functions defined there can be unpickled). The worker's target lives in worker_job, and
     the app's main script builds the whole app: while a worker starts, the main module shows
     no file to re-run."""
     main = sys.modules["__main__"]
@@ -100,157 +88,6 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-@dataclass
-class _Job:
-    """What a worker needs to continue a session's run (sent once, at its start)."""
-
-    model_config: ModelConfig  # builds the same architecture
-    weights: dict[str, torch.Tensor]  # the model as the run starts (shared memory)
-    dataset: str  # a registered name: the worker loads it itself, from the same files
-    data_dir: str | None  # where the data sets are
-    max_train_images: int  # the hosted limit the session's data set was cut to
-    config: TrainConfig  # how to train
-    epoch: int  # epochs finished
-    step: int  # optimiser steps taken
-    history: list[EpochRecord]  # the run's epoch records so far
-    optimizer_state: dict | None  # Adam's moments to continue with (None: fresh)
-    epochs: int | None  # epochs to train (None: the config's)
-    rng_state: tuple | None  # the generators where the last run of this config left them
-    nice: int  # CPU priority offset of the worker
-
-
-@dataclass
-class _Snapshot:
-    """A consistent state between two steps, for a checkpoint saved while training."""
-
-    weights: dict[str, torch.Tensor]
-    optimizer_state: dict
-    run: RunInfo
-
-
-@dataclass
-class _Done(_Snapshot):
-    """The run ended (finished or stopped): its last state, and what Continue goes on from."""
-
-    rng_state: tuple  # the Trainer's generators (batch order, ε)
-
-
-@dataclass
-class _Failed:
-    """The worker raised: the sentence to show."""
-
-    message: str
-
-
-class _Channels:
-    """Everything the two processes share for one run."""
-
-    def __init__(self, model: LatentModel) -> None:
-        # (…) per entry of the state dict: the worker's latest weights, copied under ``lock``
-        self.published = {k: v.detach().clone().share_memory_() for k, v in model.state_dict().items()}
-        self.lock = _CTX.Lock()
-        self.seq = _CTX.Value("q", 0, lock=False)  # publications so far (read and written under lock)
-        # worker → server: records, snapshots, the end. Bounded, so that the worker waits when the
-        # server falls behind: a Stop takes effect within a few steps of what the user sees.
-        self.out = _CTX.Queue(maxsize=64)
-        self.stop = _CTX.Event()  # server → worker: stop after the current step
-        self.snapshot = _CTX.Event()  # server → worker: send a _Snapshot after the current step
-
-
-def _plain(obj):
-    """Tensors as NumPy arrays, for a message whose sender may have exited when it is read
-    (a tensor would travel as a handle to the sender's memory, an array travels as bytes)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().numpy().copy()
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_plain(v) for v in obj)
-    return obj
-
-
-def _tensors(obj):
-    """The inverse of ``_plain``."""
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj)
-    if isinstance(obj, dict):
-        return {k: _tensors(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_tensors(v) for v in obj)
-    return obj
-
-
-def _publish(model: LatentModel, ch: _Channels, block: bool) -> bool:
-    if not ch.lock.acquire(block=block):
-        return False  # the server is copying the previous one: the next step publishes
-    try:
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                ch.published[k].copy_(v)
-        ch.seq.value += 1
-    finally:
-        ch.lock.release()
-    return True
-
-
-def _send(ch: _Channels, msg: object) -> None:
-    """Put ``msg`` for the server; give up (end the worker) if the server's process is gone."""
-    while True:
-        try:
-            ch.out.put(msg, timeout=1.0)
-            return
-        except queue.Full:
-            parent = mp.parent_process()
-            if parent is not None and not parent.is_alive():
-                os._exit(1)  # nobody will read this run: its memory goes back now
-
-
-def _work(job: _Job, ch: _Channels) -> None:
-    """The worker process: the real Trainer, its records sent home."""
-    try:
-        if job.nice:
-            os.nice(job.nice)
-        configure_threads()
-        data = limit_data(load_dataset(job.dataset, job.data_dir, download=False), job.max_train_images)
-        model = build_model(job.model_config)
-        model.load_state_dict(job.weights)
-        trainer = Trainer(
-            model,
-            data,
-            job.config,
-            epoch=job.epoch,
-            step=job.step,
-            history=job.history,
-            optimizer_state=job.optimizer_state,
-            rng_state=None if job.rng_state is None else _tensors(job.rng_state),
-        )
-        last = 0.0
-        for rec in trainer.run(job.epochs):
-            if ch.stop.is_set():
-                trainer.request_stop()  # honoured before the next step
-            now = time.monotonic()
-            if not isinstance(rec, StepRecord):  # an epoch's end, a stop, a rollback: always
-                _publish(model, ch, block=True)
-                last = now
-            elif not rec.skipped and now - last >= PUBLISH_EVERY and _publish(model, ch, block=False):
-                last = now
-            _send(ch, rec)
-            if ch.snapshot.is_set():
-                ch.snapshot.clear()
-                weights, state = _plain(model.state_dict()), _plain(trainer.optimizer.state_dict())
-                _send(ch, _Snapshot(weights, state, trainer.run_info()))
-        _publish(model, ch, block=True)
-        weights, state = _plain(model.state_dict()), _plain(trainer.optimizer.state_dict())
-        _send(ch, _Done(weights, state, trainer.run_info(), _plain(trainer.rng_state())))
-    except Exception as err:
-        _send(ch, _Failed(str(err) or type(err).__name__))
-
-
-def _state(msg: _Snapshot) -> _Snapshot:
-    """A snapshot as the saver uses it: tensors again."""
-    return _Snapshot(_tensors(msg.weights), _tensors(msg.optimizer_state), msg.run)
-
-
 class ProcessTrainer:
     """``Trainer``'s interface for the Workspace, with the training itself in a worker process."""
 
@@ -283,7 +120,7 @@ class ProcessTrainer:
         self._data_dir = data_dir
         self._max_train = max_train_images if max_train_images is not None else len(data.x_train)
         self._stop = threading.Event()
-        self._ch: _Channels | None = None  # the running worker's channels
+        self._ch: wj.Channels | None = None  # the running worker's channels
         self._next: object | None = None  # a message received by wait_ready, not yet handled
         self._seen = 0  # the publication last copied into the model
         self._snapshots: queue.Queue = queue.Queue()  # replies to snapshot(), for the saver
@@ -314,7 +151,7 @@ class ProcessTrainer:
         if self._ch is not None:
             self._ch.stop.set()
 
-    def snapshot(self, timeout: float = 60.0) -> _Snapshot | None:
+    def snapshot(self, timeout: float = 60.0) -> wj.Snapshot | None:
         """The running worker's state between two steps (or at its end); None when no run is
         going (then the session's model and ``optimizer`` are the whole state). Called from any
         thread, also the one that iterates ``run()``."""
@@ -327,13 +164,13 @@ class ProcessTrainer:
             if self._reader.acquire(blocking=False):  # nobody is reading: read here
                 try:
                     msg = self._receive(ch, 0.1)
-                    if isinstance(msg, _Snapshot) and not isinstance(msg, _Done):
-                        return _state(msg)
+                    if isinstance(msg, wj.Snapshot) and not isinstance(msg, wj.Done):
+                        return wj.state(msg)
                     if msg is not None:
                         self._stash.append(msg)  # the run's, in order
-                    if isinstance(msg, _Done):
-                        return _state(msg)
-                    if isinstance(msg, _Failed):
+                    if isinstance(msg, wj.Done):
+                        return wj.state(msg)
+                    if isinstance(msg, wj.Failed):
                         return None
                 finally:
                     self._reader.release()
@@ -344,12 +181,12 @@ class ProcessTrainer:
                     pass
         return None
 
-    def _receive(self, ch: _Channels, timeout: float) -> object | None:
+    def _receive(self, ch: wj.Channels, timeout: float) -> object | None:
         try:
             return ch.out.get(timeout=timeout)
         except queue.Empty:
             if not self._proc.is_alive() and ch.out.empty():
-                return _Failed("the training process ended unexpectedly.")
+                return wj.Failed("the training process ended unexpectedly.")
             return None
 
     def _sync(self) -> None:
@@ -370,16 +207,16 @@ class ProcessTrainer:
         while self._next is None and ch is not None:
             with self._reader:
                 msg = self._stash.popleft() if self._stash else self._receive(ch, 0.5)
-            if isinstance(msg, _Snapshot) and not isinstance(msg, _Done):
-                self._snapshots.put(_state(msg))
+            if isinstance(msg, wj.Snapshot) and not isinstance(msg, wj.Done):
+                self._snapshots.put(wj.state(msg))
                 continue
-            if isinstance(msg, _Done) and ch.snapshot.is_set():
-                self._snapshots.put(_state(msg))  # a save asked as the run ended: its last state
+            if isinstance(msg, wj.Done) and ch.snapshot.is_set():
+                self._snapshots.put(wj.state(msg))  # a save asked as the run ended: its last state
             self._next = msg
 
-    def _finished(self, msg: _Done) -> None:
-        self._optimizer_state = _tensors(msg.optimizer_state)
-        self._rng_state = _tensors(msg.rng_state)
+    def _finished(self, msg: wj.Done) -> None:
+        self._optimizer_state = wj.as_tensors(msg.optimizer_state)
+        self._rng_state = wj.as_tensors(msg.rng_state)
 
     def _take(self):
         self._wait()
@@ -401,8 +238,8 @@ class ProcessTrainer:
         waits for the worker without the model's lock and takes the lock itself to copy the
         weights, so call it without holding the lock (ModelLock.run does)."""
         self._stop.clear()
-        ch = _Channels(self.model)
-        job = _Job(
+        ch = wj.Channels(self.model)
+        task = wj.Job(
             self.model.config,
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             self.data.name,
@@ -414,22 +251,24 @@ class ProcessTrainer:
             list(self.history),
             self._optimizer_state,
             epochs,
-            _plain(self._rng_state),
+            wj.plain(self._rng_state),
             nice_level(),
         )
         self._ch, self._next, self._seen = ch, None, 0
-        self._proc = _CTX.Process(target=_work, args=(job, ch), daemon=True, name="vae-explorer-train")
+        self._proc = wj.CONTEXT.Process(
+            target=wj.work, args=(task, ch), daemon=True, name="vae-explorer-train"
+        )
         with _main_not_rerun():
             self._proc.start()
         done = False
         try:
             while True:
                 msg = self._take()
-                if isinstance(msg, _Failed):
+                if isinstance(msg, wj.Failed):
                     done = True
                     raise ValueError(f"training failed: {msg.message}")
                 self._sync()
-                if isinstance(msg, _Done):
+                if isinstance(msg, wj.Done):
                     self._finished(msg)
                     done = True
                     return
@@ -441,11 +280,11 @@ class ProcessTrainer:
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
                     msg = self._take()
-                    if isinstance(msg, _Done):
+                    if isinstance(msg, wj.Done):
                         self._sync()
                         self._finished(msg)
                         break
-                    if isinstance(msg, _Failed):
+                    if isinstance(msg, wj.Failed):
                         break
                     self._note(msg)
             self._proc.join(timeout=10)
