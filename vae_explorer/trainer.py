@@ -64,7 +64,28 @@ def check_compatible(model: LatentModel, data: ImageDataset, config: TrainConfig
         raise ValueError(f"a conditional model needs labels, and {data.name} has none.")
 
 
-class Trainer:
+class RunProgress:
+    """What every trainer keeps of its run (this one and worker.ProcessTrainer): the model, its
+    data and settings, how far the run has come, and the RunInfo a checkpoint records."""
+
+    def __init__(
+        self, model: LatentModel, data: ImageDataset, config: TrainConfig, epoch: int, step: int, history
+    ) -> None:
+        check_compatible(model, data, config)
+        self.model = model
+        self.data = data
+        self.config = config
+        self.epoch = epoch  # epochs finished
+        self.step = step  # optimiser steps taken
+        self.history: list[EpochRecord] = list(history or [])
+
+    def run_info(self) -> RunInfo:
+        """What a checkpoint of this trainer's model should record."""
+        names = list(self.data.class_names)
+        return RunInfo(self.data.name, names, self.config, list(self.history), self.step, self.epoch)
+
+
+class Trainer(RunProgress):
     """Trains one model on one data set; keeps the optimiser so that training can continue."""
 
     def __init__(
@@ -82,13 +103,7 @@ class Trainer:
         rank: Rank | None = None,
         amp: torch.dtype | None = None,
     ) -> None:
-        check_compatible(model, data, config)
-        self.model = model
-        self.data = data
-        self.config = config
-        self.epoch = epoch  # epochs finished
-        self.step = step  # optimiser steps taken
-        self.history: list[EpochRecord] = list(history or [])
+        super().__init__(model, data, config, epoch, step, history)
         self.device = model.x_logvar.device
         self._params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self._params, lr=config.lr)
@@ -126,17 +141,6 @@ class Trainer:
             and model.config.arch in THREAD_INVARIANT
         )
         self.thread_tuner: ThreadTuner | None = None  # made by the first run (None on a GPU, for conv)
-
-    def run_info(self) -> RunInfo:
-        """What a checkpoint of this trainer's model should record."""
-        return RunInfo(
-            self.data.name,
-            list(self.data.class_names),
-            self.config,
-            list(self.history),
-            self.step,
-            self.epoch,
-        )
 
     def rng_state(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Where the batch-order and ε generators are: a run continued with them draws on."""

@@ -36,11 +36,11 @@ from collections.abc import Iterator
 import torch
 
 from . import worker_job as wj
-from .config import RunInfo, TrainConfig
+from .config import TrainConfig
 from .dataset import ImageDataset
 from .model import LatentModel
 from .records import EpochRecord, Record, StepRecord, StopRecord
-from .trainer import check_compatible
+from .trainer import RunProgress
 
 _start_lock = threading.Lock()
 
@@ -88,7 +88,7 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-class ProcessTrainer:
+class ProcessTrainer(RunProgress):
     """``Trainer``'s interface for the Workspace, with the training itself in a worker process."""
 
     remote = True  # ModelLock waits for its records outside the model's lock: see run()
@@ -107,21 +107,17 @@ class ProcessTrainer:
         max_train_images: int | None = None,
         lock: threading.RLock | None = None,
     ) -> None:
-        check_compatible(model, data, config)
+        # The session's model (the worker's weights are copied into it); epoch, step and history
+        # follow the records as they arrive.
+        super().__init__(model, data, config, epoch, step, history)
         self._lock = lock or threading.RLock()  # the session's model lock: held while weights are copied
-        self.model = model  # the session's model: the worker's weights are copied into it
-        self.data = data
-        self.config = config
-        self.epoch = epoch  # epochs finished, as the records arrive
-        self.step = step  # optimiser steps taken, as the records arrive
-        self.history: list[EpochRecord] = list(history or [])
         self.thread_tuner = None  # the worker tunes its own threads
         self._optimizer_state = optimizer_state  # Adam's, as of the last run's end
         self._data_dir = data_dir
         self._max_train = max_train_images if max_train_images is not None else len(data.x_train)
         self._stop = threading.Event()
         self._ch: wj.Channels | None = None  # the running worker's channels
-        self._next: object | None = None  # a message received by wait_ready, not yet handled
+        self._next: object | None = None  # a message received by _wait, not yet handled
         self._seen = 0  # the publication last copied into the model
         self._snapshots: queue.Queue = queue.Queue()  # replies to snapshot(), for the saver
         self._reader = threading.Lock()  # held by whoever reads the worker's messages
@@ -135,16 +131,6 @@ class ProcessTrainer:
         if self._optimizer_state is not None:
             opt.load_state_dict(self._optimizer_state)
         return opt
-
-    def run_info(self) -> RunInfo:
-        return RunInfo(
-            self.data.name,
-            list(self.data.class_names),
-            self.config,
-            list(self.history),
-            self.step,
-            self.epoch,
-        )
 
     def request_stop(self) -> None:
         self._stop.set()
