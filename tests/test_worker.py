@@ -142,9 +142,9 @@ def test_bad_settings_are_refused_with_a_sentence(monkeypatch, name, raw, call, 
         call()
 
 
-def test_the_settings_default_to_a_worker_at_nice_10(monkeypatch):
+def test_the_settings_default_to_a_worker_at_the_servers_priority(monkeypatch):
     monkeypatch.delenv("VAE_EXPLORER_TRAIN_WORKER", raising=False)
     monkeypatch.delenv("VAE_EXPLORER_TRAIN_NICE", raising=False)
-    assert worker.enabled() and worker.nice_level() == 10
+    assert worker.enabled() and worker.nice_level() == 0
     monkeypatch.setenv("VAE_EXPLORER_TRAIN_WORKER", "0")
     assert not worker.enabled()

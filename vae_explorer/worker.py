@@ -11,8 +11,8 @@ its ``run()`` starts a worker process that runs the real ``Trainer`` and
 - publishes its weights into shared memory at most every ``PUBLISH_EVERY`` seconds and at the
   end of every epoch, stop and rollback; the server copies them into the session's model under
   the model's lock, so decoding while training sees whole steps, as before;
-- runs at a lower CPU priority (``VAE_EXPLORER_TRAIN_NICE``, 10 by default): on a busy machine
-  the server's requests go first, on a quiet one the training has every core;
+- may run at a lower CPU priority (``VAE_EXPLORER_TRAIN_NICE``, 0 by default): then on a busy
+  machine the server's requests go first, on a quiet one the training has every core;
 - ends with the run, giving its memory back, and sends the optimiser state home for Continue.
 
 Stop, NaN rollback and Continue are the Trainer's own, inside the worker. A checkpoint saved
@@ -65,8 +65,10 @@ def _main_not_rerun() -> Iterator[None]:
 
 
 def nice_level() -> int:
-    """``VAE_EXPLORER_TRAIN_NICE``: how much lower the training's CPU priority is (0 to 19)."""
-    raw = os.environ.get("VAE_EXPLORER_TRAIN_NICE", "10").strip()
+    """``VAE_EXPLORER_TRAIN_NICE``: how much lower the training's CPU priority is (0 to 19).
+    0 by default: a lower priority gives a busy server's clicks the CPU first, but a worker
+    starved by other busy processes also takes long to reach its next step, where Stop waits."""
+    raw = os.environ.get("VAE_EXPLORER_TRAIN_NICE", "0").strip()
     if not raw.isdigit() or not 0 <= int(raw) <= 19:
         raise ValueError(f"VAE_EXPLORER_TRAIN_NICE must be a whole number from 0 to 19, got {raw[:40]!r}.")
     return int(raw)
@@ -82,10 +84,13 @@ def enabled() -> bool:
 
 
 def warm_up() -> None:
-    """Start the fork server now (it imports PyTorch once, a few seconds), not at the first Start."""
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
+    """Start the fork server now (it imports PyTorch once, a few seconds), not at the first Start,
+    and return once it serves. Until then a training's start waits for it, and so does a
+    cancelled call of /train (Gradio waits for the generator's current step)."""
+    probe = wj.CONTEXT.Process(target=wj.ready, daemon=True, name="vae-explorer-warm-up")
+    with _main_not_rerun():
+        probe.start()
+    probe.join()
 
 
 class ProcessTrainer(RunProgress):

@@ -180,6 +180,10 @@ def work(job: Job, ch: Channels) -> None:
         send(ch, Failed(str(err) or type(err).__name__))
 
 
+def ready() -> None:
+    """A worker that does nothing: forking one proves the fork server is up (worker.warm_up)."""
+
+
 def state(msg: Snapshot) -> Snapshot:
     """A snapshot as the saver uses it: tensors again."""
     return Snapshot(as_tensors(msg.weights), as_tensors(msg.optimizer_state), msg.run)
