@@ -126,11 +126,9 @@ def _train(a: argparse.Namespace, parsed, rank: distributed.Rank | None, device:
                 bar.set_postfix_str(
                     f"epoch {rec.epoch + 1} loss {_fmt(rec.loss)} KL {_fmt(rec.kl)} β {rec.beta:.2f}"
                 )
-            elif isinstance(rec, EpochRecord):
+            elif isinstance(rec, EpochRecord) and main:
                 line = {k: v for k, v in rec.to_dict().items() if k != "kl_per_dim"}
-                if not main:
-                    pass
-                elif a.json:
+                if a.json:
                     print(json.dumps(line), flush=True)
                 else:
                     msg = (

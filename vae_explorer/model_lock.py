@@ -76,25 +76,16 @@ class ModelLock:
             while True:
                 if self._waiting and not remote:
                     time.sleep(0.001)  # let a waiting reader (a decode, a sample) in between steps
-                if remote:
-                    if self._stop.is_set():
-                        trainer.request_stop()
-                    try:
-                        rec = next(gen)
-                    except StopIteration:
-                        return
-                    with self.lock:
-                        on_record(rec)
-                    yield rec
-                    continue
-                with self.lock:
+                # In the thread, the step and its bookkeeping happen under one hold of the lock.
+                with contextlib.nullcontext() if remote else self.lock:
                     if self._stop.is_set():
                         trainer.request_stop()  # honoured before the next step
                     try:
                         rec = next(gen)
                     except StopIteration:
                         return
-                    on_record(rec)
+                    with self.lock:  # (re-entered in the thread)
+                        on_record(rec)
                 yield rec
         finally:
             gen.close()

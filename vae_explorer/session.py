@@ -65,10 +65,10 @@ class Workspace(Reads):
         train_worker: bool = False,
     ) -> None:
         self.limits = limits or Limits.from_env()
-        # Train in a worker process (worker.py; the app does, on the CPU) or in the caller's thread.
-        self.train_worker = train_worker and (device or select_device()).type == "cpu"
         self.data_dir = data_dir
         self.device = device or select_device()
+        # Train in a worker process (worker.py; the app does, on the CPU) or in the caller's thread.
+        self.train_worker = train_worker and self.device.type == "cpu"
         self.guard = ModelLock()
         self.lock = self.guard.lock  # held by every training step and every read
         self.projections = ProjectionCache(size=4)

@@ -120,7 +120,6 @@ class ProcessTrainer(RunProgress):
         self._optimizer_state = optimizer_state  # Adam's, as of the last run's end
         self._data_dir = data_dir
         self._max_train = max_train_images if max_train_images is not None else len(data.x_train)
-        self._stop = threading.Event()
         self._ch: wj.Channels | None = None  # the running worker's channels
         self._next: object | None = None  # a message received by _wait, not yet handled
         self._seen = 0  # the publication last copied into the model
@@ -138,7 +137,6 @@ class ProcessTrainer(RunProgress):
         return opt
 
     def request_stop(self) -> None:
-        self._stop.set()
         if self._ch is not None:
             self._ch.stop.set()
 
@@ -183,6 +181,8 @@ class ProcessTrainer(RunProgress):
     def _sync(self) -> None:
         """Copy the latest published weights into the session's model, under its lock."""
         ch = self._ch
+        if ch.seq.value == self._seen:  # nothing new (checked again under the locks): no lock taken
+            return
         with self._lock, ch.lock:
             if ch.seq.value == self._seen:
                 return
@@ -214,6 +214,17 @@ class ProcessTrainer(RunProgress):
         msg, self._next = self._next, None
         return msg
 
+    def _settle(self, msg: object) -> bool:
+        """Take one message of the worker into account; True when it ends the run."""
+        if isinstance(msg, wj.Failed):
+            return True
+        self._sync()
+        if isinstance(msg, wj.Done):
+            self._finished(msg)
+            return True
+        self._note(msg)
+        return False
+
     def _note(self, rec: Record) -> None:
         if isinstance(rec, StepRecord):
             self.step = rec.step
@@ -228,11 +239,9 @@ class ProcessTrainer(RunProgress):
         records; the session's model follows the worker's weights. Unlike ``Trainer.run``, it
         waits for the worker without the model's lock and takes the lock itself to copy the
         weights, so call it without holding the lock (ModelLock.run does)."""
-        self._stop.clear()
         ch = wj.Channels(self.model)
         task = wj.Job(
             self.model.config,
-            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             self.data.name,
             self._data_dir,
             self._max_train,
@@ -255,29 +264,18 @@ class ProcessTrainer(RunProgress):
         try:
             while True:
                 msg = self._take()
+                done = self._settle(msg)
                 if isinstance(msg, wj.Failed):
-                    done = True
                     raise ValueError(f"training failed: {msg.message}")
-                self._sync()
-                if isinstance(msg, wj.Done):
-                    self._finished(msg)
-                    done = True
+                if done:
                     return
-                self._note(msg)
                 yield msg
         finally:
+            deadline = time.monotonic() + 60
             if not done:  # the caller stopped listening: stop the worker after its step, keep its state
                 ch.stop.set()
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    msg = self._take()
-                    if isinstance(msg, wj.Done):
-                        self._sync()
-                        self._finished(msg)
-                        break
-                    if isinstance(msg, wj.Failed):
-                        break
-                    self._note(msg)
+            while not done and time.monotonic() < deadline:
+                done = self._settle(self._take())
             self._proc.join(timeout=10)
             if self._proc.is_alive():
                 self._proc.kill()

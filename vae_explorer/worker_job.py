@@ -39,7 +39,6 @@ class Job:
     """What a worker needs to continue a session's run (sent once, at its start)."""
 
     model_config: ModelConfig  # builds the same architecture
-    weights: dict[str, torch.Tensor]  # the model as the run starts (shared memory)
     dataset: str  # a registered name: the worker loads it itself, from the same files
     data_dir: str | None  # where the data sets are
     max_train_images: int  # the hosted limit the session's data set was cut to
@@ -80,7 +79,8 @@ class Channels:
     """Everything the two processes share for one run."""
 
     def __init__(self, model: LatentModel) -> None:
-        # (…) per entry of the state dict: the worker's latest weights, copied under ``lock``
+        # (…) per entry of the state dict: the model as the run starts, then the worker's latest
+        # weights, copied under ``lock``
         self.published = {k: v.detach().clone().share_memory_() for k, v in model.state_dict().items()}
         self.lock = CONTEXT.Lock()
         self.seq = CONTEXT.Value("q", 0, lock=False)  # publications so far (read and written under lock)
@@ -104,7 +104,7 @@ def plain(obj):
 
 
 def as_tensors(obj):
-    """The inverse of ``_plain``."""
+    """The inverse of ``plain``."""
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj)
     if isinstance(obj, dict):
@@ -147,7 +147,7 @@ def work(job: Job, ch: Channels) -> None:
         configure_threads()
         data = limit_data(load_dataset(job.dataset, job.data_dir, download=False), job.max_train_images)
         model = build_model(job.model_config)
-        model.load_state_dict(job.weights)
+        model.load_state_dict(ch.published)  # the session's model as the run starts
         trainer = Trainer(
             model,
             data,
