@@ -43,7 +43,7 @@ def epoch_record(**fields) -> EpochRecord:
         epoch=1, step=10, train_loss=26.0, train_recon=25.0, train_kl=1.0, train_neg_elbo=26.0,
         beta=1.0, test_loss=26.0, test_recon=25.0, test_kl=1.0, test_kl_levels=[1.0],
         kl_per_dim=[0.5, 0.5], active_units=2, sharpness=0.5, collapsed=False, prior_gap=0.1,
-        seconds=1.0, images_per_s=100.0, skipped_steps=0,
+        seconds=1.0, images_per_s=100.0, skipped_steps=0, mutual_info=0.9, marginal_kl=0.1,
     )  # fmt: skip
     base.update(fields)
     if "test_kl" in fields and "test_kl_levels" not in fields:

@@ -118,9 +118,11 @@ def state_findings(
     gap: float,
     kl_levels: list[float] | None = None,
     sharp: float | None = None,
+    mutual_info: float | None = None,
 ) -> list[str]:
     """What one evaluation says: collapse, inactive units, prior holes — each with its fix.
-    ``active`` and ``d`` count the top latent's dimensions; ``kl_levels`` is bottom first."""
+    ``active`` and ``d`` count the top latent's dimensions; ``kl_levels`` is bottom first;
+    ``mutual_info`` is the top latent's I(x; z) (information.py), when measured."""
     out = []
     collapsed = _collapsed(total_kl, active, kl_levels)
     top_collapsed = bool(kl_levels) and len(kl_levels) > 1 and kl_levels[-1] < COLLAPSE_KL and not collapsed
@@ -134,8 +136,13 @@ def state_findings(
     elif collapsed:
         out.append(
             f"Posterior collapse: the KL is {total_kl:.2f} nats and {active} of {d} dimensions are "
-            "active, so the decoder ignores z and every reconstruction tends to the average image. "
-            "Fix: KL annealing (linear warm-up), free bits, or a lower β."
+            "active, so the decoder ignores z and every reconstruction tends to the average image"
+            + (
+                f"; z says almost nothing about which image it encodes (I(x; z) = {mutual_info:.2f} nats)"
+                if mutual_info is not None and mutual_info == mutual_info
+                else ""
+            )
+            + ". Fix: KL annealing (linear warm-up), free bits, or a lower β."
         )
     elif active < d and not top_collapsed:
         out.append(
@@ -170,7 +177,13 @@ def training_findings(history: list[EpochRecord], stop_reason: str | None = None
     last = history[-1]
     d = len(last.kl_per_dim) or 1
     out += state_findings(
-        last.test_kl, last.active_units, d, last.prior_gap, last.test_kl_levels, last.sharpness
+        last.test_kl,
+        last.active_units,
+        d,
+        last.prior_gap,
+        last.test_kl_levels,
+        last.sharpness,
+        last.mutual_info,
     )
     if len(history) >= 4:
         a, b = history[-4], history[-1]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 
 from .diagnostics import Diagnosis, diagnose, sharpness
 from .distributions import DiagonalGaussian
+from .information import INFO_IMAGES, information_split
 from .loss import iwae_nll, recon_nll
 from .model import LatentModel, evaluating
 
@@ -27,6 +29,10 @@ class EvalResult:
     sharpness: float  # edge energy of reconstructions (from the posterior means) / the inputs'
     n: int  # images evaluated
     iwae_nll: float | None  # K-sample importance-weighted -log p(x), when asked for
+    # The top latent's KL split (information.py) over the first INFO_IMAGES images; NaN for an
+    # autoencoder: I(x; z), what z says about which input it encodes (≤ log N), and KL(q(z) ‖ p(z))
+    mutual_info: float
+    marginal_kl: float
     diagnosis: Diagnosis
 
     def to_dict(self) -> dict:
@@ -98,6 +104,11 @@ def evaluate(
     kl_levels = [v / n for v in kl_level_sums or []]
     diag = diagnose(torch.cat(mus), torch.cat(logvars), kl_dims, kl_levels)
     kl = sum(kl_levels)
+    info = math.nan, math.nan
+    if kl_levels:  # an autoencoder (no level pays KL) has points for codes: no information split
+        q = DiagonalGaussian(torch.cat(mus)[:INFO_IMAGES], torch.cat(logvars)[:INFO_IMAGES])
+        split = information_split(q, generator=torch.Generator().manual_seed(seed))
+        info = split.mutual_info, split.marginal_kl
     return EvalResult(
         neg_elbo=rec_sum / n + kl,
         recon=rec_sum / n,
@@ -108,5 +119,7 @@ def evaluate(
         sharpness=sharp,
         n=n,
         iwae_nll=iwae_sum / n if iwae_k else None,
+        mutual_info=info[0],
+        marginal_kl=info[1],
         diagnosis=diag,
     )

@@ -15,6 +15,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,15 +93,16 @@ def default_projection(latent_dim: int) -> str:
 
 
 class ProjectionCache:
-    """Small LRU of projections keyed by (model version, method, points, seed); thread-safe.
+    """Small LRU of what is derived from one model version — projections keyed by (model version,
+    method, points, seed), true-posterior grids by (model version, input, extent); thread-safe.
     A new model version (any optimiser step) misses, so a changed model is never shown stale."""
 
     def __init__(self, size: int = 8) -> None:
-        self._items: OrderedDict[tuple, Projection] = OrderedDict()
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
-    def get(self, key: tuple, compute) -> Projection:
+    def get(self, key: tuple, compute) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)

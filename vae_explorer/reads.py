@@ -15,12 +15,15 @@ from .dataset import ImageDataset
 from .diagnostics import LabelInformation, label_information
 from .distributions import DiagonalGaussian
 from .evaluate import encode_all
+from .gaps import ImageGaps, image_gaps
 from .generate import class_grid, decode_z, path, path_labels, reconstruct, sample_prior
 from .images import load_image, prepare_drawing
+from .information import InformationSplit, information_split
 from .latent import Projection, ProjectionCache, nearest_labels, project
 from .model import LatentModel
 from .model_lock import ModelLock
 from .reparam import ReparamDraw, draw
+from .true_posterior import PosteriorGrid, posterior_grid
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Reads:
     guard: ModelLock  # the lock every read holds
     version: int  # the model version (bumps with every change of the weights)
     projections: ProjectionCache  # 2-D maps of the test posteriors, by version
+    truths: ProjectionCache  # true-posterior grids, by version, input and extent
     _posteriors: TestPosteriors | None  # the test posteriors of the current version, once computed
 
     def sample(self, n: int, temperature: float, seed: int, label: int | None = None) -> torch.Tensor:
@@ -159,6 +163,35 @@ class Reads:
             raise ValueError(f"{self.data.name} has no labels to measure against.")
         tp = self.test_posteriors(n)
         return label_information(tp.q.mean, tp.labels)
+
+    def information(self, n: int = 2000, seed: int = 0) -> InformationSplit:
+        """The KL of the first n test posteriors split into I(x; z) and KL(q(z) ‖ p(z))
+        (information.py), seeded."""
+        if self.model.config.autoencoder:
+            raise ValueError("an autoencoder's codes are points: the information split needs a VAE.")
+        q = self.test_posteriors(n).q
+        return information_split(q, generator=torch.Generator().manual_seed(seed))
+
+    def image_gaps(self, x: torch.Tensor, label: int | None, k: int, steps: int, seed: int) -> ImageGaps:
+        """The encoder's, the optimised and the IWAE bound of one input x (1, C, H, W) (gaps.py)."""
+        y = None if label is None else torch.tensor([int(label)])
+        with self.guard.reading():
+            return image_gaps(self.model, x, y, k=k, steps=steps, seed=seed)
+
+    def true_posterior(
+        self, x: torch.Tensor, label: int | None, extent: tuple[float, ...], resolution: int
+    ) -> PosteriorGrid:
+        """p(z|x) of one input (1, C, H, W) on a grid over extent (true_posterior.py), cached per
+        model version, input and grid: a map redrawn with the same input does not decode again."""
+        digest = hashlib.sha256(x.detach().float().cpu().numpy().tobytes()).hexdigest()
+        key = (self.version, digest, label, tuple(round(float(v), 6) for v in extent), resolution)
+        y = None if label is None else torch.tensor([int(label)])
+
+        def compute() -> PosteriorGrid:
+            with self.guard.reading():
+                return posterior_grid(self.model, x, y, extent, resolution)
+
+        return self.truths.get(key, compute)
 
     def test_index(self, label: int, k: int, limit: int = 200) -> int:
         """The test-set index of the k-th test image of class ``label`` (among the first ``limit``)."""

@@ -53,6 +53,10 @@ class EpochRecord:
     seconds: float  # wall time of the epoch's training steps (evaluation excluded)
     images_per_s: float  # training images per second over those steps
     skipped_steps: int  # non-finite steps skipped this epoch
+    # ELBO surgery of the top latent's test KL (information.py), first 2,000 test images; NaN for
+    # an autoencoder and in files saved before it was measured
+    mutual_info: float = math.nan  # I(x; z) in nats, at most log N
+    marginal_kl: float = math.nan  # KL(q(z) ‖ p(z)) in nats: test KL = mutual_info + marginal_kl
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +73,8 @@ class EpochRecord:
         if "test_kl_levels" not in data and "test_kl" in data:
             data["test_kl_levels"] = [data["test_kl"]]  # saved before hierarchical models existed
         data.setdefault("sharpness", math.nan)  # saved before sharpness was measured: unknown
+        data.setdefault("mutual_info", math.nan)  # saved before the information split
+        data.setdefault("marginal_kl", math.nan)
         if set(data) != EPOCH_FIELDS:
             raise ValueError("a training-history record does not have the fields of an epoch record.")
         for key, value in data.items():

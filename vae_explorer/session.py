@@ -72,6 +72,7 @@ class Workspace(Reads):
         self.guard = ModelLock()
         self.lock = self.guard.lock  # held by every training step and every read
         self.projections = ProjectionCache(size=4)
+        self.truths = ProjectionCache(size=4)  # Reads.true_posterior's grids
         self._posteriors = None  # Reads.test_posteriors' cache
         self.version = -1  # bumps on every change of the weights and never goes back: it keys the caches
         self._install_checkpoint(checkpoint)

@@ -283,6 +283,8 @@ class Trainer(RunProgress):
             seconds=elapsed,
             images_per_s=n / elapsed if elapsed > 0 else 0.0,
             skipped_steps=skipped,
+            mutual_info=ev.mutual_info,
+            marginal_kl=ev.marginal_kl,
         )
         self.history.append(rec)
         yield rec

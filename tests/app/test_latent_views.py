@@ -166,3 +166,27 @@ def test_on_a_pca_map_the_posteriors_are_projected_and_the_draws_follow():
     d = ws.reparameterize(ws.class_indices(7)[1], 3, 0)
     np.testing.assert_allclose(shown["focus"]["z"], embed(proj, d.z.numpy()[None])[0], atol=1e-4)
     assert len(_row(table, "ε")) == 5
+
+
+def test_the_true_posterior_lies_under_the_chosen_inputs_ellipse(url):
+    """For the shipped 2-D model on the identity map, the focus input's p(z|x) comes with the map:
+    bands of its 50/90/99% regions on a grid over the visible plane and over the inset, the
+    encoder's μ inside its 99% region, and log p(x) by the grid."""
+    c = _client(url)
+    value, *_ = _reparam(c, 0)
+    truth, bounds = value["focus"]["truth"], value["bounds"]
+    assert "true posterior p(z|x)" in value["note"]
+    main, inset = truth["main"], truth["inset"]
+    np.testing.assert_allclose(main["b"], bounds, atol=1e-4)
+    for layer in (main, inset):
+        assert len(layer["bands"]) == layer["n"] and {len(r) for r in layer["bands"]} == {layer["n"]}
+        cells = "".join(layer["bands"])
+        assert set(cells) <= set("0123") and "3" in cells and "0" in cells
+    mu = value["focus"]["mu"]
+    x0, x1, y0, y1 = inset["b"]
+    j, i = (int((mu[0] - x0) / (x1 - x0) * inset["n"]), int((mu[1] - y0) / (y1 - y0) * inset["n"]))
+    assert inset["bands"][i][j] != "0"  # a trained encoder puts μ inside p(z|x)'s 99% region
+    assert -1000 < truth["log_px"] < 0
+    # On a PCA map (not the latent itself) no grid is drawn.
+    pca, *_ = _reparam(c, 0, method="pca")
+    assert pca["focus"]["truth"] is None

@@ -13,7 +13,7 @@ from .. import images
 from ..build import build_model
 from ..config import ARCHS, ModelConfig
 from ..limits import Limits
-from . import compare_tab, generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
+from . import compare_tab, elbo_tab, generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
 from .common import LIMITS, check_numbers, new_state, workspace
 
 CSS = """
@@ -51,6 +51,8 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Generate", id="generate") as gen:
                 lecture.explanation(lecture.GENERATION)
                 generate_tab.build(state, gen)
+            with gr.Tab("Inside the ELBO", id="elbo") as elbo_view:
+                elbo_tab.build(state, elbo_view)
             with gr.Tab("Failure lab", id="lab"):
                 lab_tab.build(state)
             with gr.Tab("AE vs VAE", id="compare") as compare_view:

@@ -37,6 +37,11 @@ def _verdict(ws, preset, label: str) -> str:
             f"{h.active_units}/{len(h.kl_per_dim)} · prior gap {h.prior_gap:.2f} · "
             f"sharpness {h.sharpness:.2f} · skipped steps {h.skipped_steps}"
         )
+        if h.mutual_info == h.mutual_info:  # measured (not NaN)
+            lines.append(
+                f"the KL splits into I(x; z) = {h.mutual_info:.2f} nats (what z says about which "
+                f"image it encodes) + KL(q(z) ‖ p(z)) = {h.marginal_kl:.2f}"
+            )
     return "\n\n".join(lines)
 
 

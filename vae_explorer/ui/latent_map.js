@@ -79,16 +79,34 @@ function drawFocus(ctx, f, big) {
   label(ctx, f.mu, 'μ', -14, 14);
   if (z) label(ctx, z, 'z', 8, -6);
 }
+// The true posterior p(z|x) of the chosen input (truth_layer.py): per cell a band, 3 inside its
+// 50% region, 2 inside 90%, 1 inside 99%; row i of t.bands is the i-th row from the bottom.
+const TRUTH = ['', 'rgba(234,88,12,0.16)', 'rgba(234,88,12,0.32)', 'rgba(234,88,12,0.55)'];
+function drawTruth(ctx, t) {
+  const [x0, x1, y0, y1] = t.b, dx = (x1 - x0) / t.n, dy = (y1 - y0) / t.n;
+  t.bands.forEach((row, i) => {
+    for (let j = 0; j < row.length; j++) {
+      const k = row.charCodeAt(j) - 48;
+      if (k <= 0) continue;
+      // whole pixels, each cell from its own edge to the next one's: no overlap, no seam
+      const [ax, ay] = toPx(x0 + j * dx, y0 + (i + 1) * dy), [bx, by] = toPx(x0 + (j + 1) * dx, y0 + i * dy);
+      const l = Math.round(ax), t = Math.round(ay);
+      ctx.fillStyle = TRUTH[k]; ctx.fillRect(l, t, Math.round(bx) - l, Math.round(by) - t);
+    }
+  });
+}
 // The chosen input's posterior magnified in the top right corner: z moving inside its ellipse.
 function drawInset(ctx, f) {
   const S = 150, main = mainView(), x = main.x + main.w - S - 1, y = main.y + 1;
-  const r = 2.6 * Math.max(f.axes[0], 1e-6), zoom = (main.b[1] - main.b[0]) / main.w / (2 * r / S);
+  // μ ± 2.6σ of q, or the window truth_layer.py chose to hold the true posterior as well
+  const r = f.truth ? f.truth.r : 2.6 * Math.max(f.axes[0], 1e-6), zoom = (main.b[1] - main.b[0]) / main.w / (2 * r / S);
   ctx.fillStyle = '#ffffff'; ctx.fillRect(x, y, S, S + 16);
   ctx.strokeStyle = '#9ca3af'; ctx.strokeRect(x, y, S, S + 16);
   ctx.fillStyle = '#374151'; ctx.font = '11px sans-serif';
-  ctx.fillText('q(z|x) magnified ×' + zoom.toFixed(zoom < 10 ? 1 : 0), x + 4, y + S + 12);
+  ctx.fillText((f.truth ? 'q(z|x), p(z|x) ' : 'q(z|x) ') + 'magnified ×' + zoom.toFixed(zoom < 10 ? 1 : 0), x + 4, y + S + 12);
   view = {b: [f.mu[0] - r, f.mu[0] + r, f.mu[1] - r, f.mu[1] + r], x: x, y: y, w: S, h: S};
   ctx.save(); ctx.beginPath(); ctx.rect(x, y, S, S); ctx.clip();
+  if (f.truth) drawTruth(ctx, f.truth.inset);
   drawFocus(ctx, f, true); ctx.restore();
   view = null;
 }
@@ -126,6 +144,7 @@ function draw() {
     }
     ctx.setLineDash([]); ctx.lineWidth = 1;
   }
+  if (data.focus && data.focus.truth) drawTruth(ctx, data.focus.truth.main);
   if (data.focus) drawFocus(ctx, data.focus, false);
   ctx.restore();
   if (data.focus && data.focus.axes) drawInset(ctx, data.focus);

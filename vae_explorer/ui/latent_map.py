@@ -19,6 +19,8 @@ from ..generate import sprite_sheet
 from ..latent import PROJECTIONS, ellipse_axes, embed, map_extent, posterior_covariance_2d, prior_centre
 from .common import Refused, as_choice, guard
 from .palette import CLASS_COLOURS
+from .truth_layer import NOTE as TRUTH_NOTE
+from .truth_layer import shows_truth, truth_layer
 
 MAX_POINTS = 5000
 SPRITE_COLS = 50  # test images per row of the hover-thumbnail sheet
@@ -75,12 +77,15 @@ def check_method(ws, method) -> str:
     return method
 
 
-def make_focus(ws, title: str, mu, logvar, z=None, trail=None) -> dict:
+def make_focus(ws, title: str, mu, logvar, z=None, trail=None, x=None, label=None) -> dict:
     """One input's posterior (and its draws) in latent units, kept in the session's focus State
-    and drawn on every map of the same model version whatever the projection."""
+    and drawn on every map of the same model version whatever the projection; with the input
+    itself (x: its pixels, label: the class it was encoded with) for the true posterior."""
     return {
         "version": ws.version,
         "title": title,
+        "x": None if x is None else np.round(np.asarray(x, dtype=np.float64).ravel(), 5).tolist(),
+        "label": None if label is None else int(label),
         "mu": np.asarray(mu, dtype=np.float64).tolist(),
         "logvar": np.asarray(logvar, dtype=np.float64).tolist(),
         "z": None if z is None else np.asarray(z, dtype=np.float64).tolist(),
@@ -121,7 +126,13 @@ def _layers(ws, proj, n: int, focus: dict | None) -> dict:
             "axes": axes,
             "z": _round(where[1]) if has_z else None,
             "trail": _round(where[2 if has_z else 1 :]),
+            "truth": None,
         }
+        if shows_truth(ws, proj.method):
+            truth = truth_layer(ws, focus, map_extent(proj), where[0], axes)
+            out["focus"]["truth"] = truth
+            if truth:
+                out["note"] = TRUTH_NOTE.format(log_px=truth["log_px"])
     return out
 
 

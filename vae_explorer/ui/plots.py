@@ -18,7 +18,14 @@ MAX_POINTS = 400  # per series shown
 # nats: below this a dimension carries almost no information (about where Burda et al.'s
 # activity threshold, Var(mu_d) > 0.01, puts it when σ ≈ 1)
 INACTIVE_KL = 0.01
-COLORS = {"train": "#94a3b8", "smooth": "#4f46e5", "test": "#db2777", "beta": "#0f766e", "grad": "#ea580c"}
+COLORS = {
+    "train": "#94a3b8",
+    "smooth": "#4f46e5",
+    "test": "#db2777",
+    "beta": "#0f766e",
+    "grad": "#ea580c",
+    "info": "#16a34a",  # I(x; z), the part of the KL that says which input z encodes
+}
 AXIS = {"gridcolor": "#e5e7eb", "zerolinecolor": "#e5e7eb", "automargin": True}
 
 
@@ -47,7 +54,7 @@ def _line(x: list, y: list, name: str, color: str, width: float = 2, **extra) ->
     }
 
 
-def _figure(data: list[dict], title: str, ytitle: str, xtitle: str = "optimiser step", **layout) -> PlotData:
+def figure(data: list[dict], title: str, ytitle: str, xtitle: str = "optimiser step", **layout) -> PlotData:
     fig = {
         "data": data,
         "layout": {
@@ -90,7 +97,7 @@ def _curve(
     ytitle: str,
     **layout,
 ) -> PlotData:
-    return _figure(_curve_data(steps, history, attr, test_key), title, ytitle, **layout)
+    return figure(_curve_data(steps, history, attr, test_key), title, ytitle, **layout)
 
 
 def _curve_data(steps: list[StepRecord], history: list[EpochRecord], attr: str, test_key: str) -> list[dict]:
@@ -128,7 +135,8 @@ def kl_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
         [1] + [len(r.kl_levels) for r in steps[-1:]] + [len(h.test_kl_levels) for h in history[-1:]]
     )
     if n_levels < 2:
-        return _curve(steps, history, "kl", "test_kl", "KL(q(z|x) ‖ p(z))", "nats / image", legend=LEGEND_LOW)
+        data = _curve_data(steps, history, "kl", "test_kl") + _information_line(history)
+        return figure(data, "KL(q(z|x) ‖ p(z)) and I(x; z)", "nats / image", legend=LEGEND_LOW)
     fig = _curve(
         steps, history, "kl", "test_kl", "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image"
     )
@@ -150,7 +158,25 @@ def kl_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
                     line={"color": color, "width": 2, "dash": "dot"},
                 )
             )
-    return _figure(data, "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image", legend=LEGEND_LOW)
+    return figure(data, "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image", legend=LEGEND_LOW)
+
+
+def _information_line(history: list[EpochRecord]) -> list[dict]:
+    """The test KL's information part I(x; z) per epoch (information.py): the rest of the KL is
+    KL(q(z) ‖ p(z)), the codes as a whole against the prior. Empty when it was not measured."""
+    hs = [h for h in history if h.mutual_info == h.mutual_info]  # NaN: not measured (old files, AE)
+    if not hs:
+        return []
+    return [
+        _line(
+            [h.step for h in hs],
+            [h.mutual_info for h in hs],
+            "I(x; z), test",
+            COLORS["info"],
+            mode="lines+markers",
+            line={"color": COLORS["info"], "width": 2, "dash": "dash"},
+        )
+    ]
 
 
 def schedule_figure(steps: list[StepRecord]) -> PlotData:
@@ -167,7 +193,7 @@ def schedule_figure(steps: list[StepRecord]) -> PlotData:
                 yaxis="y2",
             )
         )
-    return _figure(
+    return figure(
         data,
         "β and gradient norm",
         "β",
@@ -197,7 +223,7 @@ def kl_dims_figure(history: list[EpochRecord]) -> PlotData:
                 "name": "KL",
             }
         )
-    return _figure(
+    return figure(
         data,
         f"KL per dimension (grey: < {INACTIVE_KL} nats, inactive)",
         "nats",
@@ -245,7 +271,7 @@ def latent_scatter(
              "y1": cy + r, "line": {"color": "#dc2626", "dash": "dot", "width": 1.5}}
             for r in (1, 2)
         ]  # fmt: skip
-    return _figure(data, title, "", xtitle="", **layout)
+    return figure(data, title, "", xtitle="", **layout)
 
 
 def latent_figure(coords, labels, class_names: list[str], method: str, epoch: int) -> PlotData:

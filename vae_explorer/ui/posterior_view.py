@@ -96,7 +96,8 @@ def _reparam(ws, clicks, focus, method, n, source, cls, index, seed):
     seed = as_int(seed, "Seed", 0, MAX_SEED)
     i, title = _index(ws, clicks, source, cls, index)
     d = guard(lambda: ws.reparameterize(i, seed, TRAIL))
-    focus = make_focus(ws, title, d.mu.numpy(), d.logvar.numpy(), d.z.numpy(), d.trail.numpy())
+    x, label = ws.data.x_test[i], (int(ws.data.y_test[i]) if ws.model.config.conditional else None)
+    focus = make_focus(ws, title, d.mu.numpy(), d.logvar.numpy(), d.z.numpy(), d.trail.numpy(), x, label)
     images = torch.stack([ws.data.x_test[i], d.mean_image, d.image])  # (3, C, H, W)
     text = _table(d, ws.model.config.autoencoder)
     return ws, focus, map_value(ws, method, n, focus=focus), display(images, nrow=3), text, seed

@@ -48,7 +48,7 @@ def on_encode_drawing(ws, clicks, focus, method, n, drawing):
     enc = guard(lambda: ws.encode_drawing(array))
     mu, logvar = enc.q.mean[0].numpy(), enc.q.logvar[0].numpy()
     label = 0 if ws.model.config.conditional else None  # encode_drawing encodes with class 0
-    focus = make_focus(ws, "your drawing", mu, logvar)
+    focus = make_focus(ws, "your drawing", mu, logvar, x=enc.x.numpy(), label=label)
     pair = display(torch.cat([enc.x, enc.recon]), nrow=2)
     text = (
         f"Your drawing as the model sees it (left) and its reconstruction. "
