@@ -58,6 +58,7 @@ SETUP = {
     "/compare": {},
     "/compare_view": {},
     "/compare_train": {"epochs": 1},
+    "/image_gaps": {"k": 50},
 }
 CONDITIONAL = {"/decode"}
 # Saving records the session's settings beside the model and leaves out any that fail their
