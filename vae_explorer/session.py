@@ -8,6 +8,7 @@ the weights between two training steps, never half-way through one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from .model import LatentModel
 from .model_lock import ModelLock
 from .reads import Reads
 from .records import Record, StepRecord, StopRecord
+from .sweep import BetaSweep, SweepRecord
 from .trainer import Trainer
 from .worker import ProcessTrainer
 
@@ -72,6 +74,7 @@ class Workspace(Reads):
         self.guard = ModelLock()
         self.lock = self.guard.lock  # held by every training step and every read
         self.projections = ProjectionCache(size=4)
+        self.last_sweep: BetaSweep | None = None  # the β sweep last run here (sweep.py), its models kept
         self.truths = ProjectionCache(size=4)  # Reads.true_posterior's grids
         self._posteriors = None  # Reads.test_posteriors' cache
         self.version = -1  # bumps on every change of the weights and never goes back: it keys the caches
@@ -232,3 +235,27 @@ class Workspace(Reads):
     def request_stop(self) -> None:
         """Stop the running training after its current step, or a training about to start."""
         self.guard.request_stop()
+
+    # -- a β sweep (sweep.py) ----------------------------------------------------------------------
+    def sweep(self, betas, epochs: int) -> Iterator[SweepRecord]:
+        """Train the current model's configuration from fresh weights once per β, all at once
+        (its run's seed, learning rate, batch size and clip, constant β, ``epochs`` epochs), and
+        yield the models' points on the rate–distortion plane. The session's own model is not
+        touched; the sweep's models stay here for ``load_from_sweep``."""
+        tc = dataclasses.replace(self.run.train, epochs=epochs, kl_schedule="constant", free_bits=0.0)
+        self.limits.check(self.model.config, tc)
+        sweep = BetaSweep(self.model.config, tc, self.data, betas, self.device)
+        self.last_sweep = sweep
+        yield from sweep.run()
+
+    def load_from_sweep(self, k: int) -> float:
+        """Model k of the last sweep becomes this session's model (untrained further); its β."""
+        sweep = self.last_sweep
+        if sweep is None:
+            raise ValueError("run a β sweep first: there is no sweep model to load.")
+        model = sweep.model(k)
+        beta = sweep.betas[k]
+        data, tc = sweep.data, dataclasses.replace(sweep.train, beta=beta)
+        run = RunInfo(data.name, list(data.class_names), tc, step=sweep.step, epoch=sweep.epochs_done)
+        self._install(model, data, run, None)
+        return beta

@@ -15,7 +15,10 @@ gradio_client = pytest.importorskip("gradio_client")
 # with nothing changed or a sentence asking for it, never a crash.
 NEEDS_A_FILE = {"/upload_checkpoint": "file", "/encode_image": "file", "/encode_drawing": "drawing"}
 # Long-running endpoints: their defaults are accepted once the first progress update arrives.
-STREAMING = ("/train", "/continue_training", "/compare_train", "/lab_run")
+STREAMING = ("/train", "/continue_training", "/compare_train", "/lab_run", "/sweep")
+# Endpoints that act on what an earlier call made: in a fresh session they answer with a
+# sentence naming that call.
+NEEDS_AN_EARLIER_CALL = {"/sweep_load": "run a β sweep first"}
 
 
 def _endpoints(url: str) -> dict:
@@ -53,6 +56,10 @@ def test_every_endpoint_called_with_its_defaults_alone_works(url):
                 assert job.outputs(), f"{name} gave no progress within 120 s"
                 job.cancel()
                 client.predict(api_name="/stop")
+            elif name in NEEDS_AN_EARLIER_CALL:
+                with pytest.raises(Exception) as err:
+                    client.predict(api_name=name)
+                assert NEEDS_AN_EARLIER_CALL[name] in str(err.value).lower(), f"{name}: {err.value}"
             elif name in NEEDS_A_FILE:
                 try:
                     client.predict(api_name=name)

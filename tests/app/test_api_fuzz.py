@@ -59,6 +59,8 @@ SETUP = {
     "/compare_view": {},
     "/compare_train": {"epochs": 1},
     "/image_gaps": {"k": 50},
+    "/sweep": {"betas": "1, 2"},
+    "/sweep_load": {},
 }
 CONDITIONAL = {"/decode"}
 # Saving records the session's settings beside the model and leaves out any that fail their

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -53,3 +54,30 @@ def test_an_autoencoder_gets_a_sentence_not_a_split():
         elbo_tab.on_information(ws)
     with pytest.raises(Refused, match="autoencoder"):
         elbo_tab.on_gaps(ws, "7", 0, 100)
+
+
+def test_a_sweep_puts_each_beta_on_the_plane_and_a_point_loads_its_model(url):
+    c = _client(url)
+    value, text = c.predict(betas="0.5, 4", epochs=1, api_name="/sweep")
+    plane = json.loads(value)
+    assert [m["beta"] for m in plane["models"]] == [0.5, 4.0] and "2 models trained" in text
+    (r_lo, d_lo), (r_hi, d_hi) = (m["path"][-1] for m in plane["models"])
+    assert r_lo > r_hi and d_lo < d_hi  # β = 0.5 spends more rate for less distortion than β = 4
+    # the distortion floor is drawn only when it is near the points (here it is 46 nats, far below)
+    assert plane["floor"] is None or plane["floor"] < min(d_lo, d_hi)
+    assert plane["elbo_lines"] and all(plane["bounds"][2] < v < plane["bounds"][3] for v in (d_lo, d_hi))
+    before = c.predict(api_name="/model_info")["weights_sha256"]
+    value, text = c.predict(beta=4, api_name="/sweep_load")
+    assert "β = 4.0 is now this session's model" in text and json.loads(value)["selected"] == 1
+    after = c.predict(api_name="/model_info")
+    assert after["weights_sha256"] != before and after["epoch"] == 1
+
+
+def test_bad_sweeps_get_a_sentence(url):
+    c = _client(url)
+    with pytest.raises(Exception, match="β values"):
+        c.predict(betas="one, two", epochs=1, api_name="/sweep")
+    with pytest.raises(Exception, match="must differ"):
+        c.predict(betas="1, 1", epochs=1, api_name="/sweep")
+    with pytest.raises(Exception, match="Run a β sweep first"):
+        gradio_client.Client(url, verbose=False).predict(beta=1, api_name="/sweep_load")

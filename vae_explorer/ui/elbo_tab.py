@@ -12,6 +12,7 @@ import math
 import gradio as gr
 import torch
 
+from . import rd_view
 from .common import MAX_IN_CLASS, Refused, as_int, display, guard, pick_test_image, why, workspace
 from .plots import figure
 
@@ -156,10 +157,7 @@ def on_classes(ws, cls):
 
 
 def build(state: gr.State, tab: gr.Tab) -> None:
-    gr.Markdown(
-        "Two things the loss curve does not show: how much of the KL is information about the "
-        "input, and how far the bound is from −log p(x) for one image."
-    )
+    plane, loads = rd_view.build(state)
     with gr.Row():
         with gr.Column():
             gr.Markdown(INFO_HOW)
@@ -197,6 +195,10 @@ def build(state: gr.State, tab: gr.Tab) -> None:
         api_name="image_gaps",
         **FAST,
     )
+    info_io = ([state], [state, info_plot, info_text, info_json])
+    for event in loads:  # a sweep model became the session's: its information split
+        event.then(on_information, *info_io, api_visibility="private", **FAST)
+    tab.select(rd_view.on_open, [state], [state, plane], api_visibility="private", **FAST)
     tab.select(on_classes, [state, cls], [state, cls], api_visibility="private", **FAST).then(
         on_information, [state], [state, info_plot, info_text, info_json], api_visibility="private", **FAST
     )
