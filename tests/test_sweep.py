@@ -68,6 +68,10 @@ def test_a_higher_beta_buys_less_rate_for_more_distortion(tiny_data):
     assert rates[0] > rates[1] > rates[2]
     assert distortions[0] < distortions[2]
     assert not any(last.diverged)
+    # each rate holds its information about the input, at most log N
+    n = len(tiny_data.x_test)
+    assert all(0 <= p.mutual_info <= min(p.rate, math.log(n)) + 1e-9 for p in last.points)
+    assert last.points[0].mutual_info > last.points[2].mutual_info
 
 
 def test_a_measured_point_is_that_models_test_rate_and_distortion(tiny_data, tiny_config):

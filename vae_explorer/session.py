@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from .limits import Limits, limit_data
 from .model import LatentModel
 from .model_lock import ModelLock
 from .reads import Reads
-from .records import Record, StepRecord, StopRecord
+from .records import EpochRecord, Record, StepRecord, StopRecord
 from .sweep import BetaSweep, SweepRecord
 from .trainer import Trainer
 from .worker import ProcessTrainer
@@ -54,6 +55,15 @@ def _check_outputs(model: LatentModel, data: ImageDataset) -> None:
         )
 
 
+@dataclass(frozen=True)
+class PreviousRun:
+    """The run a new model replaced, kept so that "what did this change?" is one plot."""
+
+    dataset: str  # its data set: a run on other data is not comparable
+    steps: list[StepRecord]  # its step log (thinned like the current one)
+    history: list[EpochRecord]  # its finished epochs
+
+
 class Workspace(Reads):
     """One user's model and everything derived from it; what it can show is in ``Reads``."""
 
@@ -74,6 +84,7 @@ class Workspace(Reads):
         self.guard = ModelLock()
         self.lock = self.guard.lock  # held by every training step and every read
         self.projections = ProjectionCache(size=4)
+        self.previous_run: PreviousRun | None = None  # the run the last Start or Reset replaced
         self.last_sweep: BetaSweep | None = None  # the β sweep last run here (sweep.py), its models kept
         self.truths = ProjectionCache(size=4)  # Reads.true_posterior's grids
         self._posteriors = None  # Reads.test_posteriors' cache
@@ -144,12 +155,16 @@ class Workspace(Reads):
         self.reset(config, train_config, dataset)
 
     def reset(self, model_config: ModelConfig, train_config: TrainConfig, dataset: str) -> None:
-        """A fresh, untrained model with the given configuration."""
+        """A fresh, untrained model with the given configuration. The run it replaces, if it
+        trained, is kept as ``previous_run`` (drawn faintly beside the new one)."""
         self.limits.check(model_config, train_config)
         data = self._data_for(dataset)  # slow the first time: outside the lock
         if model_config.input_shape != data.image_shape:
             raise ValueError(f"{data.name} has images of shape {data.image_shape}.")
         model = build_model(model_config, train_config.seed, self.device)
+        with self.lock:
+            if self.step_log or self.run.history:
+                self.previous_run = PreviousRun(self.run.dataset, list(self.step_log), list(self.run.history))
         self._install(model, data, RunInfo(data.name, list(data.class_names), train_config), None)
 
     def save(self, path: str | os.PathLike, session: dict | None = None) -> Path:

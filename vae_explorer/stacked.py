@@ -38,10 +38,11 @@ def stacked_terms(
     config: ModelConfig,
     x: torch.Tensor,
     eps: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, DiagonalGaussian]:
     """Distortion D = E_q[−log p(x|z)] and rate R = KL(q(z|x) ‖ N(0, I)) of each of the K models on
     one batch x (B, C, H, W) with the shared noise eps (B, D), batch means: (K,) each, with
-    gradients to ``params``. ``x_logvar`` (C·H·W,) is the likelihood's log σ² (fixed: one for all)."""
+    gradients to ``params``; and the posteriors q, (K, B, D). ``x_logvar`` (C·H·W,) is the
+    likelihood's log σ² (fixed: one for all)."""
     h = _linear(params, "encoder.0", x.flatten(1)).relu()  # (K, B, H)
     mean, logvar = _linear(params, "encoder.2", h).chunk(2, dim=2)  # (K, B, D) each
     if config.clamp_logvar:
@@ -52,4 +53,4 @@ def stacked_terms(
     k, b = out.shape[:2]
     xs = x.expand(k, *x.shape).reshape(k * b, *x.shape[1:])
     nll = recon_nll(xs, out.reshape(k * b, *x.shape[1:]), config.likelihood, x_logvar)  # (K·B,)
-    return nll.view(k, b).mean(dim=1), q.kl().sum(dim=2).mean(dim=1)
+    return nll.view(k, b).mean(dim=1), q.kl().sum(dim=2).mean(dim=1), q

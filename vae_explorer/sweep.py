@@ -31,10 +31,12 @@ from .build import build_model
 from .config import ModelConfig, TrainConfig
 from .dataset import ImageDataset
 from .distributions import DiagonalGaussian
+from .information import information_split
 from .loss import elbo_loss
 from .model import VAE
 from .outputs import VAEOutput
 
+Terms = tuple[torch.Tensor, torch.Tensor, DiagonalGaussian]  # D (K,), R (K,), q (K, B, D)
 DEFAULT_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_MODELS = 12
 EVAL_IMAGES = 1000  # test images each (R, D) point is measured on
@@ -48,6 +50,7 @@ class RDPoint:
     beta: float  # the weight of its KL term
     rate: float  # R = KL(q(z|x) ‖ p(z))
     distortion: float  # D = E_q[−log p(x|z)], one sampled z per image (seeded)
+    mutual_info: float  # I(x; z) ≤ R: the part of the rate that tells the images apart
 
 
 @dataclass(frozen=True)
@@ -130,28 +133,42 @@ class BetaSweep:
         recon, mean, logvar = functional_call(self._base, {f"vae.{k}": v for k, v in state.items()}, (x, eps))
         out = VAEOutput(recon, DiagonalGaussian(mean, logvar), mean)
         terms = elbo_loss(x, out, self.config.likelihood, beta, 0.0, state["x_logvar"])
-        return terms.loss, (terms.recon, terms.kl)
+        return terms.loss, (terms.recon, terms.kl, mean, logvar)
 
-    def _batch_terms(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D and R of every model on one batch, (K,) each, with gradients to the stack: the MLP
-        through batched matrix products (stacked.py), other architectures through vmap."""
+    def _batch_terms(self, x: torch.Tensor, eps: torch.Tensor) -> Terms:
+        """D and R of every model on one batch, (K,) each, with gradients to the stack, and the
+        posteriors (K, B, D): the MLP through batched matrix products (stacked.py), other
+        architectures through vmap."""
         if stacked.supports(self.config):
             return stacked.stacked_terms(self.params, self.buffers["x_logvar"][0], self.config, x, eps)
-        _, (d, r) = self._vmapped(self.params, self.buffers, self._beta, x, eps)
-        return d, r
+        _, (d, r, mean, logvar) = self._vmapped(self.params, self.buffers, self._beta, x, eps)
+        return d, r, DiagonalGaussian(mean, logvar)
 
     @torch.no_grad()
     def evaluate(self) -> list[RDPoint]:
-        """(R, D) of every model on the first EVAL_IMAGES test images, with fixed noise."""
+        """(R, D) of every model on the first EVAL_IMAGES test images, with fixed noise, and how
+        much of R is information about the input (I(x; z), information.py)."""
         rec, kl = torch.zeros(len(self.betas)), torch.zeros(len(self.betas))
+        means, logvars = [], []
         for i in range(0, len(self._x_eval), 500):
             x = self._x_eval[i : i + 500].to(self.device)
             eps = self._eps_eval[i : i + 500].to(self.device)
-            d, r = self._batch_terms(x, eps)
+            d, r, q = self._batch_terms(x, eps)
             rec += d.cpu() * len(x)
             kl += r.cpu() * len(x)
+            means.append(q.mean.cpu())
+            logvars.append(q.logvar.cpu())
         n = len(self._x_eval)
-        return [RDPoint(b, float(r / n), float(d / n)) for b, r, d in zip(self.betas, kl, rec, strict=True)]
+        mean, logvar = torch.cat(means, dim=1), torch.cat(logvars, dim=1)  # (K, n, D)
+        gen = torch.Generator().manual_seed(self.train.seed)
+        info = [
+            information_split(DiagonalGaussian(m, lv), generator=gen).mutual_info
+            for m, lv in zip(mean, logvar, strict=True)
+        ]
+        return [
+            RDPoint(b, float(r / n), float(d / n), i)
+            for b, r, d, i in zip(self.betas, kl, rec, info, strict=True)
+        ]
 
     def run(self) -> Iterator[SweepRecord]:
         """Train every model for ``train.epochs`` epochs, yielding a record before the first step
@@ -175,7 +192,7 @@ class BetaSweep:
                 eps = torch.randn(len(idx), self.config.latent_dim, generator=eps_gen).to(self.device)
                 for p in self.params.values():
                     p.grad = None
-                d, r = self._batch_terms(x, eps)
+                d, r, _ = self._batch_terms(x, eps)
                 (d + self._beta * r).sum().backward()  # each model's loss D + β·R has its own weights
                 self._apply({name: p.grad for name, p in self.params.items()}, clip)
                 if b + 1 in marks:

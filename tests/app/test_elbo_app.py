@@ -63,6 +63,7 @@ def test_a_sweep_puts_each_beta_on_the_plane_and_a_point_loads_its_model(url):
     assert [m["beta"] for m in plane["models"]] == [0.5, 4.0] and "2 models trained" in text
     (r_lo, d_lo), (r_hi, d_hi) = (m["path"][-1] for m in plane["models"])
     assert r_lo > r_hi and d_lo < d_hi  # β = 0.5 spends more rate for less distortion than β = 4
+    assert all(0 <= m["info"] <= m["path"][-1][0] + 1e-6 for m in plane["models"])  # I(x; z) ≤ R
     # the distortion floor is drawn only when it is near the points (here it is 46 nats, far below)
     assert plane["floor"] is None or plane["floor"] < min(d_lo, d_hi)
     assert plane["elbo_lines"] and all(plane["bounds"][2] < v < plane["bounds"][3] for v in (d_lo, d_hi))

@@ -26,15 +26,16 @@ COLORS = {
     "grad": "#ea580c",
     "info": "#16a34a",  # I(x; z), the part of the KL that says which input z encodes
 }
+UIREVISION = "vx-train"  # constant on the Train plots: what the browser changed survives each update
 AXIS = {"gridcolor": "#e5e7eb", "zerolinecolor": "#e5e7eb", "automargin": True}
 
 
-def _thin(xs: list, ys: list) -> tuple[list, list]:
+def thin(xs: list, ys: list) -> tuple[list, list]:
     stride = max(1, len(xs) // MAX_POINTS)
     return xs[::stride], ys[::stride]
 
 
-def _ema(values: list[float], alpha: float = 0.05) -> list[float]:
+def ema(values: list[float], alpha: float = 0.05) -> list[float]:
     out, acc = [], None
     for v in values:
         acc = v if acc is None else (1 - alpha) * acc + alpha * v
@@ -106,8 +107,8 @@ def _curve_data(steps: list[StepRecord], history: list[EpochRecord], attr: str, 
     xs = [r.step for r in steps]
     ys = [getattr(r, attr) for r in steps]
     if xs:
-        data.append(_line(*_thin(xs, ys), "per step", COLORS["train"], 1))
-        data.append(_line(*_thin(xs, _ema(ys)), "smoothed", COLORS["smooth"]))
+        data.append(_line(*thin(xs, ys), "per step", COLORS["train"], 1))
+        data.append(_line(*thin(xs, ema(ys)), "smoothed", COLORS["smooth"]))
     if history:
         data.append(
             _line(
@@ -121,22 +122,26 @@ def _curve_data(steps: list[StepRecord], history: list[EpochRecord], attr: str, 
     return data
 
 
-def recon_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
-    return _curve(steps, history, "recon", "test_recon", "Reconstruction −log p(x|z)", "nats / image")
+def recon_figure(steps: list[StepRecord], history: list[EpochRecord], ghost: list[dict] = ()) -> PlotData:
+    """The reconstruction term; ``ghost``: the previous run's faint traces (ghost.traces)."""
+    data = _curve_data(steps, history, "recon", "test_recon") + list(ghost)
+    return figure(data, "Reconstruction −log p(x|z)", "nats / image", uirevision=UIREVISION)
 
 
 LEVEL_COLORS = ("#0891b2", "#ca8a04")  # z₁ (bottom), z₂ (top)
 
 
-def kl_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
+def kl_figure(steps: list[StepRecord], history: list[EpochRecord], ghost: list[dict] = ()) -> PlotData:
     """The KL term; for a hierarchical model also each level's KL, smoothed and per epoch, so
-    a top level that collapses (its KL → 0) is seen at once."""
+    a top level that collapses (its KL → 0) is seen at once. ``ghost``: the previous run's."""
     n_levels = max(
         [1] + [len(r.kl_levels) for r in steps[-1:]] + [len(h.test_kl_levels) for h in history[-1:]]
     )
     if n_levels < 2:
-        data = _curve_data(steps, history, "kl", "test_kl") + _information_line(history)
-        return figure(data, "KL(q(z|x) ‖ p(z)) and I(x; z)", "nats / image", legend=LEGEND_LOW)
+        data = _curve_data(steps, history, "kl", "test_kl") + _information_line(history) + list(ghost)
+        return figure(
+            data, "KL(q(z|x) ‖ p(z)) and I(x; z)", "nats / image", legend=LEGEND_LOW, uirevision=UIREVISION
+        )
     fig = _curve(
         steps, history, "kl", "test_kl", "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image"
     )
@@ -145,7 +150,7 @@ def kl_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
     for i, color in enumerate(LEVEL_COLORS[:n_levels]):
         ys = [r.kl_levels[i] for r in steps if len(r.kl_levels) == n_levels]
         if xs:
-            data.append(_line(*_thin(xs, _ema(ys)), f"z{i + 1} smoothed", color))
+            data.append(_line(*thin(xs, ema(ys)), f"z{i + 1} smoothed", color))
         hs = [h for h in history if len(h.test_kl_levels) == n_levels]
         if hs:
             data.append(
@@ -158,7 +163,9 @@ def kl_figure(steps: list[StepRecord], history: list[EpochRecord]) -> PlotData:
                     line={"color": color, "width": 2, "dash": "dot"},
                 )
             )
-    return figure(data, "KL per level: total, z₁ (bottom), z₂ (top)", "nats / image", legend=LEGEND_LOW)
+    data += list(ghost)
+    title = "KL per level: total, z₁ (bottom), z₂ (top)"
+    return figure(data, title, "nats / image", legend=LEGEND_LOW, uirevision=UIREVISION)
 
 
 def _information_line(history: list[EpochRecord]) -> list[dict]:
@@ -183,10 +190,10 @@ def schedule_figure(steps: list[StepRecord]) -> PlotData:
     data = []
     xs = [r.step for r in steps]
     if xs:
-        data.append(_line(*_thin(xs, [r.beta for r in steps]), "β", COLORS["beta"]))
+        data.append(_line(*thin(xs, [r.beta for r in steps]), "β", COLORS["beta"]))
         data.append(
             _line(
-                *_thin(xs, [r.grad_norm for r in steps]),
+                *thin(xs, [r.grad_norm for r in steps]),
                 "gradient norm (before clipping)",
                 COLORS["grad"],
                 1,

@@ -60,6 +60,14 @@ function draw() {
     ctx.fillStyle = '#111827'; ctx.fillText(data.floor_label, PAD.l + 6, y - 6);
   }
   ctx.setLineDash([]);
+  const prev = data.previous || [];
+  if (prev.length && !document.body.classList.contains('vx-no-ghost')) {  // the run before it, faint
+    ctx.strokeStyle = '#94a3b8'; ctx.lineWidth = 2; ctx.setLineDash([2, 4]); ctx.beginPath();
+    prev.forEach(([r, d], i) => { const [x, y] = toPx(r, d); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+    ctx.stroke(); ctx.setLineDash([]); ctx.lineWidth = 1;
+    const [r, d] = prev[prev.length - 1], [x, y] = toPx(r, d);
+    ctx.fillStyle = '#94a3b8'; ctx.fillRect(x - 4, y - 4, 8, 8); ctx.fillText('previous run', x + 8, y - 8);
+  }
   if (data.run && data.run.length) {  // the Train tab's own run, epoch by epoch
     ctx.strokeStyle = '#111827'; ctx.lineWidth = 2; ctx.beginPath();
     data.run.forEach(([r, d], i) => { const [x, y] = toPx(r, d); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
@@ -75,6 +83,13 @@ function draw() {
     ctx.stroke(); ctx.globalAlpha = 1; ctx.lineWidth = 1;
     const [r, d] = m.path[m.path.length - 1], [x, y] = toPx(r, d);
     places.push([Math.round(x), Math.round(y)]);
+    if (m.info != null) {  // I(x; z) at the same distortion: the rate's information part
+      const [ix] = toPx(m.info, d);
+      ctx.strokeStyle = m.color; ctx.lineWidth = 2;
+      ctx.beginPath(); ctx.moveTo(ix, y); ctx.lineTo(x, y); ctx.stroke();
+      ctx.fillStyle = '#ffffff'; ctx.beginPath(); ctx.arc(ix, y, 5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+      ctx.lineWidth = 1;
+    }
     ctx.fillStyle = m.color; ctx.beginPath(); ctx.arc(x, y, k === data.selected ? 10 : 7, 0, 2 * Math.PI); ctx.fill();
     if (k === data.selected) { ctx.strokeStyle = '#111827'; ctx.lineWidth = 3; ctx.stroke(); ctx.lineWidth = 1; }
     ctx.fillStyle = '#111827'; ctx.font = 'bold 15px sans-serif'; ctx.fillText('β ' + m.beta, x + 11, y - 8);
@@ -83,10 +98,12 @@ function draw() {
   ctx.restore();
   canvas.dataset.points = JSON.stringify(places);
   ctx.strokeStyle = '#d1d5db'; ctx.strokeRect(PAD.l, PAD.t, W, H);
-  $('.vx-rd-note').textContent = data.note || '';
+  $('.vx-rd-note').textContent = data.models.length ? data.legend : '';
 }
 parse(); draw();
 watch('value', () => { parse(); draw(); });
+// The "Show the previous run" checkbox (ghost.py) switches a class on <body>: redraw with it.
+new MutationObserver(draw).observe(document.body, {attributes: true, attributeFilter: ['class']});
 $('canvas').addEventListener('click', (e) => {
   if (!data || !data.models.length) return;
   const c = $('canvas'), rect = c.getBoundingClientRect();

@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..sweep import DEFAULT_BETAS, MAX_MODELS, UPDATES_PER_EPOCH
+from . import ghost
 from .common import TRAIN_CONCURRENCY, Refused, as_float, as_int, guard, workspace
 
 MAX_EPOCHS = 30
@@ -63,25 +64,32 @@ def _nice(lo: float, hi: float, n: int = 4) -> list[float]:
     return [round(first + i * step, 6) for i in range(n + 2) if lo < first + i * step < hi]
 
 
-def plane_value(ws, selected: int | None = None, note: str = "") -> str:
-    """The plane's JSON: each sweep model's path [[R, D], …] with its β and colour, the Train
-    run's path, the visible bounds, the −ELBO lines, the distortion floor."""
+def plane_value(ws, selected: int | None = None) -> str:
+    """The plane's JSON: each sweep model's path [[R, D], …] with its β, colour and I(x; z) now,
+    the Train run's path, the visible bounds, the −ELBO lines, the distortion floor."""
     sweep = ws.last_sweep
     models = []
     if sweep is not None:
         for k, beta in enumerate(sweep.betas):
             path = [[round(r.points[k].rate, 4), round(r.points[k].distortion, 3)] for r in sweep.records]
             models.append(
-                {"beta": beta, "color": SWEEP_COLOURS[k % len(SWEEP_COLOURS)], "path": path[1:] or path}
+                {
+                    "beta": beta,
+                    "color": SWEEP_COLOURS[k % len(SWEEP_COLOURS)],
+                    "path": path[1:] or path,  # from the first update: the untrained start is far off
+                    "info": round(sweep.records[-1].points[k].mutual_info, 4),  # I(x; z) ≤ R now
+                }
             )
-    run = [
-        [round(h.test_kl, 4), round(h.test_recon, 3)]
-        for h in ws.run.history
-        if not ws.model.config.autoencoder
-    ]
+    same_data = sweep is None or sweep.data.name == ws.data.name  # the run is drawn on its own data only
+    history = ws.run.history if same_data and not ws.model.config.autoencoder else []
+    run = [[round(h.test_kl, 4), round(h.test_recon, 3)] for h in history]
+    previous = (
+        ghost.plane_path(ws.previous_run, ws.data.name, ws.model.config.autoencoder) if same_data else []
+    )
     # The view holds where the models are now (their last epoch) and the run's last epochs: the
     # early places, far up, fly in from the top edge.
     shown = [p for m in models for p in m["path"][-UPDATES_PER_EPOCH:]] + run[-SHOWN_RUN_EPOCHS:]
+    shown += previous[-SHOWN_RUN_EPOCHS:]
     floor = sweep.distortion_floor() if sweep is not None else None
     if shown:
         rs, ds = [p[0] for p in shown], [p[1] for p in shown]
@@ -98,12 +106,14 @@ def plane_value(ws, selected: int | None = None, note: str = "") -> str:
         {
             "models": models,
             "run": run,
+            "previous": previous,
             "bounds": bounds,
             "elbo_lines": lines,
             "floor": floor if floor is not None and floor >= bounds[2] else None,
             "floor_label": "D floor: a perfect reconstruction (grey pixels are coin flips)",
             "selected": selected,
-            "note": note,
+            "legend": "Hollow circles: I(x; z), the part of each model's rate that tells the images apart "
+            "(at most log N); the rest of R is KL(q(z) ‖ p(z)).",
         }
     )
 

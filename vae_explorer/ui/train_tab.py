@@ -13,6 +13,7 @@ from ..checkpoint import shipped_checkpoints
 from ..config import TrainConfig
 from ..session import DEFAULT_CHECKPOINT
 from ..settings import MODEL_KEYS, NAMES
+from . import ghost
 from .common import LIMITS, TRAIN_CONCURRENCY, Refused, as_choice, guard, workspace
 from .train_settings import by_name, control, parse_settings, restorable, takes_settings
 from .train_view import N_OUTPUTS, stream, view
@@ -183,6 +184,7 @@ def _outputs() -> list:
     with gr.Row():
         recon_plot = gr.Plot(elem_id="recon-plot", show_label=False, label="reconstruction")
         kl_plot = gr.Plot(elem_id="kl-plot", show_label=False, label="kl")
+    ghost.toggle()  # the previous run, faint on both plots and on the rate–distortion plane
     diagnostics = gr.Markdown(elem_id="train-diagnostics", label="diagnostics")
     recon_img = gr.Image(
         label="Test inputs (top) and reconstructions (bottom)",

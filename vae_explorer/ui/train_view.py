@@ -15,7 +15,7 @@ from ..diagnostics import training_findings
 from ..latent import project
 from ..records import EpochRecord, StepRecord, StopRecord
 from ..session import Workspace
-from . import plots
+from . import ghost, plots
 from .common import Refused, display, guard, sentence
 
 YIELD_EVERY = 0.8  # seconds between live updates: each one re-sends figures (and images)
@@ -84,12 +84,14 @@ def view(
     ws: Workspace, done: int = 0, total: int = 0, img_s: float = 0.0, note: str = "", images: bool = True
 ):
     """Everything on the right-hand side, from the workspace."""
-    steps, hist = ws.step_log, ws.run.history
+    steps, hist, previous = ws.step_log, ws.run.history, ws.previous_run
+    now = max(steps[-1].step if steps else 0, hist[-1].step if hist else 0)
+    until = now + max(total - done, 0)  # the ghost as far as this run goes, or will go while it trains
     out = [
         _progress_html(ws, done, total, img_s, note),
         _diagnostics_md(ws),
-        plots.recon_figure(steps, hist),
-        plots.kl_figure(steps, hist),
+        plots.recon_figure(steps, hist, ghost.traces(previous, ws.run.dataset, "recon", "test_recon", until)),
+        plots.kl_figure(steps, hist, ghost.traces(previous, ws.run.dataset, "kl", "test_kl", until)),
         plots.schedule_figure(steps),
         plots.kl_dims_figure(hist),
     ]
