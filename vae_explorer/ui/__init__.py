@@ -13,7 +13,17 @@ from .. import images
 from ..build import build_model
 from ..config import ARCHS, ModelConfig
 from ..limits import Limits
-from . import compare_tab, elbo_tab, generate_tab, interpolate_tab, lab_tab, latent_tab, lecture, train_tab
+from . import (
+    compare_tab,
+    elbo_tab,
+    generate_tab,
+    interpolate_tab,
+    lab_tab,
+    latent_tab,
+    lecture,
+    share,
+    train_tab,
+)
 from .common import LIMITS, check_numbers, new_state, workspace
 
 CSS = """
@@ -39,7 +49,8 @@ def build_app() -> gr.Blocks:
                 elem_classes=["vx-subtitle"],
             )
             lecture_box = lecture.toggle(demo)
-        with gr.Tabs():
+        link_note = gr.Markdown(visible=False, elem_id="share-note")  # what a shared link set
+        with gr.Tabs() as tabs:
             with gr.Tab("Train", id="train"):
                 lecture.explanation(lecture.ELBO)
                 train = train_tab.build(state, lecture_box)
@@ -64,6 +75,7 @@ def build_app() -> gr.Blocks:
             return fn(workspace(ws))
 
         demo.load(on_page_load, inputs, outputs, api_visibility="private")
+        share.wire(demo, train["controls"], tabs, link_note)
         check_numbers(demo)  # every Slider and Number: a clear message for any value sent
     return demo
 

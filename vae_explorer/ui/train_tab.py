@@ -13,7 +13,7 @@ from ..checkpoint import shipped_checkpoints
 from ..config import TrainConfig
 from ..session import DEFAULT_CHECKPOINT
 from ..settings import MODEL_KEYS, NAMES
-from . import ghost
+from . import ghost, share
 from .common import LIMITS, TRAIN_CONCURRENCY, Refused, as_choice, guard, workspace
 from .train_settings import by_name, control, parse_settings, restorable, takes_settings
 from .train_view import N_OUTPUTS, stream, view
@@ -214,7 +214,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
     lecture-mode toggle, saved with a model and restored when it is loaded."""
     shipped = list(shipped_checkpoints())
     with gr.Row():
-        with gr.Column(scale=1, min_width=320):
+        with gr.Column(scale=1, min_width=320) as left:
             with gr.Accordion("Model file", open=False):
                 ckpt = gr.Dropdown(
                     shipped,
@@ -242,6 +242,8 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
             start, cont, stop, reset, right = _outputs()
 
     controls = [c[name] for name in NAMES]
+    with left:  # under the settings: this setup as a link (share.py)
+        share.build_button(controls, lecture_box if lecture_box is not None else gr.State(False))
     c["arch"].change(
         lambda arch: gr.update(visible=arch == "hierarchical"),
         c["arch"],
@@ -278,4 +280,4 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
         api_name="save_checkpoint",
         concurrency_limit=None,
     )
-    return {"on_open": (on_open, [state], [state, *right])}
+    return {"on_open": (on_open, [state], [state, *right]), "controls": controls}
