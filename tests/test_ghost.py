@@ -55,3 +55,28 @@ def test_the_plots_draw_the_previous_run_faintly_in_one_legend_group(ws):
     assert ghost.traces(prev, "mnist-10k", "recon", "test_recon") == []
     plane = json.loads(rd_view.plane_value(ws))
     assert plane["previous"] == [[round(h.test_kl, 4), round(h.test_recon, 3)] for h in prev.history]
+
+
+def test_a_reset_refused_while_training_leaves_the_ghost_as_it_was(ws):
+    ws.reset(SMALL, RUN, "digits")
+    before = ws.previous_run
+    list(ws.train(TrainConfig(epochs=1, batch_size=64)))
+    ws.guard._running = object()  # as while a run is going
+    try:
+        with pytest.raises(ValueError, match="training is running"):
+            ws.reset(SMALL, RUN, "digits")
+    finally:
+        ws.guard._running = None
+    assert ws.previous_run is before
+
+
+def test_a_history_holding_infinities_still_draws_a_plane(ws):
+    import dataclasses
+    import math
+
+    ws.run.history[-1] = dataclasses.replace(ws.run.history[-1], test_kl=math.inf)
+    ws.run.history[0] = dataclasses.replace(ws.run.history[0], test_recon=math.nan)
+    text = rd_view.plane_value(ws)
+    assert "Infinity" not in text and "NaN" not in text
+    plane = json.loads(text)
+    assert len(plane["run"]) == len(ws.run.history) - 2 and all(map(math.isfinite, plane["bounds"]))

@@ -132,3 +132,10 @@ def test_the_distortion_floor_is_what_a_perfect_reconstruction_pays(tiny_data):
     assert fixed == pytest.approx(0.5 * 64 * math.log(2 * math.pi * 0.04))
     learned = dataclasses.replace(cfg, gaussian_variance="learned")
     assert BetaSweep(learned, tc, tiny_data, betas=(1.0,)).distortion_floor() is None
+
+
+def test_a_sweep_too_large_for_a_shared_server_is_refused(tiny_data):
+    with pytest.raises(ValueError, match="models × batch size may be at most"):
+        BetaSweep(
+            ModelConfig(input_shape=(1, 8, 8)), TrainConfig(batch_size=4096), tiny_data, betas=(1.0, 2.0, 4.0)
+        )

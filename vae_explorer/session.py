@@ -163,6 +163,7 @@ class Workspace(Reads):
             raise ValueError(f"{data.name} has images of shape {data.image_shape}.")
         model = build_model(model_config, train_config.seed, self.device)
         with self.lock:
+            self.guard.refuse_while_training()  # before the ghost changes: a refused Reset changes nothing
             if self.step_log or self.run.history:
                 self.previous_run = PreviousRun(self.run.dataset, list(self.step_log), list(self.run.history))
         self._install(model, data, RunInfo(data.name, list(data.class_names), train_config), None)
@@ -257,7 +258,10 @@ class Workspace(Reads):
         (its run's seed, learning rate, batch size and clip, constant β, ``epochs`` epochs), and
         yield the models' points on the rate–distortion plane. The session's own model is not
         touched; the sweep's models stay here for ``load_from_sweep``."""
-        tc = dataclasses.replace(self.run.train, epochs=epochs, kl_schedule="constant", free_bits=0.0)
+        # β alone varies: no schedule, no free bits; grey pixels as they are (no binarisation)
+        tc = dataclasses.replace(
+            self.run.train, epochs=epochs, kl_schedule="constant", free_bits=0.0, binarize=False
+        )
         self.limits.check(self.model.config, tc)
         sweep = BetaSweep(self.model.config, tc, self.data, betas, self.device)
         self.last_sweep = sweep

@@ -39,6 +39,9 @@ from .outputs import VAEOutput
 Terms = tuple[torch.Tensor, torch.Tensor, DiagonalGaussian]  # D (K,), R (K,), q (K, B, D)
 DEFAULT_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_MODELS = 12
+# K models × batch size rows go through each stacked step at once: the bound keeps a sweep's
+# activations within a few hundred MB of the shared server's memory (784-1024 MLP, fp32).
+MAX_STACKED_ROWS = 8192
 EVAL_IMAGES = 1000  # test images each (R, D) point is measured on
 UPDATES_PER_EPOCH = 4  # how often the points move
 
@@ -105,6 +108,12 @@ class BetaSweep:
         if config.arch == "hierarchical" or config.autoencoder or config.conditional:
             raise ValueError("a β sweep trains one-level, unconditional VAEs (mlp or conv).")
         self.betas = check_betas(betas)
+        if len(self.betas) * train.batch_size > MAX_STACKED_ROWS:
+            raise ValueError(
+                f"a sweep of {len(self.betas)} models with batches of {train.batch_size} is too large "
+                f"here: models × batch size may be at most {MAX_STACKED_ROWS:,} (fewer β values or a "
+                "smaller batch)."
+            )
         self.config, self.train, self.data, self.device = config, train, data, torch.device(device)
         template = build_model(config, train.seed, self.device)  # every model starts from these weights
         models = [copy.deepcopy(template) for _ in self.betas]

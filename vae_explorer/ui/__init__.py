@@ -70,12 +70,13 @@ def build_app() -> gr.Blocks:
                 compare_tab.build(compare_view)
         fn, inputs, outputs = train["on_open"]
 
-        def on_page_load(ws):
-            # The page load is where a session's workspace is usually born (common.workspace).
-            return fn(workspace(ws))
+        def on_page_load(ws, request: gr.Request):
+            # The page load is where a session's workspace is usually born (common.workspace),
+            # and where a shared link's query sets the controls (share.py): one request.
+            return [*fn(workspace(ws)), *share.on_open_link(request)]
 
-        demo.load(on_page_load, inputs, outputs, api_visibility="private")
-        share.wire(demo, train["controls"], tabs, link_note)
+        link_outputs = [*train["controls"], tabs, link_note]
+        demo.load(on_page_load, inputs, [*outputs, *link_outputs], api_visibility="private")
         check_numbers(demo)  # every Slider and Number: a clear message for any value sent
     return demo
 

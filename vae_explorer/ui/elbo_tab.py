@@ -193,7 +193,8 @@ def build(state: gr.State, tab: gr.Tab) -> None:
         [state, cls, index, k],
         [state, gaps_image, gaps_plot, gaps_text, gaps_json],
         api_name="image_gaps",
-        **FAST,
+        concurrency_limit=2,  # ~9,000 decodes each: a queue of them must not hold every worker
+        show_progress="minimal",
     )
     info_io = ([state], [state, info_plot, info_text, info_json])
     for event in loads:  # a sweep model became the session's: its information split

@@ -55,9 +55,17 @@ def parse_betas(text) -> list[float]:
     return values
 
 
+def _finite(path: list[list[float]]) -> list[list[float]]:
+    """The places of a path that can be drawn: a history read from a file may hold NaN or ±inf
+    (records.EpochRecord.from_dict keeps them), or numbers too large to plot."""
+    return [p for p in path if all(math.isfinite(v) and abs(v) < 1e9 for v in p)]
+
+
 def _nice(lo: float, hi: float, n: int = 4) -> list[float]:
     """About n round numbers strictly inside (lo, hi)."""
     raw = (hi - lo) / (n + 1)
+    if not math.isfinite(raw) or raw <= 0:
+        return []
     p = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
     step = next(m * p for m in (1, 2, 5, 10) if m * p >= raw)
     first = math.floor(lo / step + 1) * step
@@ -76,16 +84,16 @@ def plane_value(ws, selected: int | None = None) -> str:
                 {
                     "beta": beta,
                     "color": SWEEP_COLOURS[k % len(SWEEP_COLOURS)],
-                    "path": path[1:] or path,  # from the first update: the untrained start is far off
+                    "path": _finite(path[1:] or path),  # from the first update: the start is far off
                     "info": round(sweep.records[-1].points[k].mutual_info, 4),  # I(x; z) ≤ R now
                 }
             )
-    same_data = sweep is None or sweep.data.name == ws.data.name  # the run is drawn on its own data only
+    # The run is drawn beside the sweep only on the same data, as the sweep sees it (grey pixels)
+    same_data = sweep is None or (sweep.data.name == ws.data.name and not ws.run.train.binarize)
     history = ws.run.history if same_data and not ws.model.config.autoencoder else []
-    run = [[round(h.test_kl, 4), round(h.test_recon, 3)] for h in history]
-    previous = (
-        ghost.plane_path(ws.previous_run, ws.data.name, ws.model.config.autoencoder) if same_data else []
-    )
+    run = _finite([[round(h.test_kl, 4), round(h.test_recon, 3)] for h in history])
+    previous = _finite(ghost.plane_path(ws.previous_run, ws.data.name, ws.model.config.autoencoder))
+    previous = previous if same_data else []
     # The view holds where the models are now (their last epoch) and the run's last epochs: the
     # early places, far up, fly in from the top edge.
     shown = [p for m in models for p in m["path"][-UPDATES_PER_EPOCH:]] + run[-SHOWN_RUN_EPOCHS:]

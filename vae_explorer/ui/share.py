@@ -158,8 +158,3 @@ def build_button(controls: list, lecture_box) -> None:
     copy.click(
         on_copy, [*controls, lecture_box, tab_in], [link], js=TAB_JS, api_visibility="private", queue=False
     ).then(None, [link], [link], js=COPY_JS, api_visibility="private", queue=False)
-
-
-def wire(demo: gr.Blocks, controls: list, tabs: gr.Tabs, note_box: gr.Markdown) -> None:
-    """Opening the page with a link's query sets what it carries."""
-    demo.load(on_open_link, None, [*controls, tabs, note_box], api_visibility="private")
