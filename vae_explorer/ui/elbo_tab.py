@@ -110,6 +110,8 @@ def on_gaps(ws, cls, index, k):
     label = int(ws.data.y_test[i]) if ws.model.config.conditional else None
     g = guard(lambda: ws.image_gaps(x, label, k, GAP_STEPS, seed=0))
     values = [g.encoder_neg_elbo, g.optimised_neg_elbo, g.iwae]
+    if not all(math.isfinite(v) for v in values):
+        raise Refused("The bounds are not finite for this model: train it (or load another) first.")
     names = ["−ELBO, encoder's q(z|x)", "−ELBO, q fitted to this image", f"IWAE bound, K = {k}"]
     lo, hi = min(values), max(values)
     pad = max(hi - lo, 1.0)
@@ -126,8 +128,7 @@ def on_gaps(ws, cls, index, k):
         height=300,
         yaxis={"range": [lo - 1.5 * pad, hi + 0.6 * pad], "title": {"text": "nats (lower is tighter)"}},
     )
-    with torch.no_grad():
-        decoded = ws.decode(torch.cat([g.q_encoder.mean, g.q_optimised.mean]).numpy(), label)
+    decoded = ws.decode(torch.cat([g.q_encoder.mean, g.q_optimised.mean]).numpy(), label)  # no_grad inside
     images = display(torch.cat([x, decoded]), nrow=3)
     text = (
         f"Test image {i}: the encoder's bound {g.encoder_neg_elbo:.2f} nats, fitted to this image "
@@ -145,8 +146,6 @@ def on_gaps(ws, cls, index, k):
         "k": k,
         "steps": g.steps,
     }
-    if not all(math.isfinite(v) for v in values):
-        raise Refused("The bounds are not finite for this model: train it (or load another) first.")
     return ws, images, fig, text, info
 
 
