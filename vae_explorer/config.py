@@ -185,6 +185,11 @@ class TrainConfig:
     seed: int = 0
     # Non-finite steps in a row before the weights roll back and training stops.
     max_bad_steps: int = 5
+    # Aggressive training against a lagging encoder (He et al. 2019): encoder-only steps taken
+    # before each decoder-only step during the first ``aggressive_epochs``; 0 turns it off.
+    encoder_steps: int = 0
+    # Epochs (from the run's start) during which ``encoder_steps`` applies; joint steps after.
+    aggressive_epochs: float = 1.0
 
     def __post_init__(self) -> None:
         self.epochs = _check_int("epochs", self.epochs, 1, 100_000)
@@ -201,6 +206,8 @@ class TrainConfig:
             raise ValueError(f"binarize must be true or false, got {self.binarize!r}.")
         self.seed = _check_int("seed", self.seed, 0, 2**31 - 1)
         self.max_bad_steps = _check_int("max_bad_steps", self.max_bad_steps, 1, 1000)
+        self.encoder_steps = _check_int("encoder_steps", self.encoder_steps, 0, 100)
+        self.aggressive_epochs = _check_float("aggressive_epochs", self.aggressive_epochs, 0.0, 100_000.0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
+# The name of a data set a user uploaded starts so: it lives in their session alone (uploads.py).
+UPLOADED = "upload:"
+
 
 @dataclass
 class ImageDataset:

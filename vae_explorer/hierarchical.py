@@ -35,6 +35,8 @@ def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
 class HierarchicalVAE(LatentModel):
     """Two stochastic levels with MLPs; conditional models feed the label to every network."""
 
+    INFERENCE_MODULES = ("trunk", "q_top", "q_bottom")  # q(z₂|x) and q(z₁|x, z₂)
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         h, d2, d1, extra = config.hidden_dim, config.latent_dim, config.bottom_latent_dim, self._extra

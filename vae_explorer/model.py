@@ -103,6 +103,11 @@ class LatentModel(nn.Module):
     conditional models, the reparameterization and the image to show. ``VAE`` and
     ``HierarchicalVAE`` add their own encode/decode."""
 
+    # The sub-modules of the inference network q(z|x); every other parameter (the decoder, the
+    # lower level's prior, a learned σ) belongs to the generative model. A training step may move
+    # one side alone (trainer.PARTS): the lagging-encoder lab (He et al. 2019) needs it.
+    INFERENCE_MODULES: tuple[str, ...] = ("encoder",)
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -113,6 +118,14 @@ class LatentModel(nn.Module):
             self.x_logvar = nn.Parameter(init)
         else:
             self.register_buffer("x_logvar", init)
+
+    def side_parameters(self, inference: bool) -> list[nn.Parameter]:
+        """The trainable parameters of q(z|x) (``inference=True``) or of the generative model."""
+        return [
+            p
+            for name, p in self.named_parameters()
+            if p.requires_grad and (name.split(".")[0] in self.INFERENCE_MODULES) == inference
+        ]
 
     @property
     def likelihood(self) -> str:

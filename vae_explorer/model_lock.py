@@ -60,15 +60,21 @@ class ModelLock:
         if trainer is not None:
             trainer.request_stop()
 
-    def run(self, trainer: Trainer, on_record: Callable[[Record], None]) -> Iterator[Record]:
+    def run(
+        self,
+        trainer: Trainer,
+        on_record: Callable[[Record], None],
+        records: Callable[[], Iterator[Record]] | None = None,
+    ) -> Iterator[Record]:
         """Run ``trainer`` one record at a time, each step under the lock; ``on_record`` sees every
-        record under the lock too (the caller's bookkeeping is part of the step). The caller may
-        stop iterating at any time: the run ends between two steps."""
+        record under the lock too (the caller's bookkeeping is part of the step). ``records``
+        makes the trainer's generator (default ``trainer.run``; stepping passes ``trainer.steps``).
+        The caller may stop iterating at any time: the run ends between two steps."""
         with self.lock:
             if self._running is not None:
                 raise ValueError("this session is already training; stop it first.")
             self._running = trainer
-        gen = trainer.run()
+        gen = (records or trainer.run)()
         # A trainer in another process (worker.ProcessTrainer) is waited for without the lock,
         # and takes it itself while it copies the weights in; only the bookkeeping is done here.
         remote = getattr(trainer, "remote", False)

@@ -28,6 +28,7 @@ class StepRecord:
     grad_norm: float  # global gradient norm before clipping (NaN when the loss was not finite)
     skipped: bool  # True when the step was non-finite and not applied
     kl_levels: list[float] = field(default_factory=list)  # KL of each level, bottom first
+    part: str = "both"  # what the step trained: "both", "encoder" or "decoder" (the other held still)
 
 
 @dataclass

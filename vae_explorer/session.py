@@ -30,12 +30,13 @@ from .model_lock import ModelLock
 from .reads import Reads
 from .records import EpochRecord, Record, StepRecord, StopRecord
 from .sweep import BetaSweep, SweepRecord
-from .trainer import Trainer
+from .trainer import Trainer, check_part
 from .worker import ProcessTrainer
 
 DEFAULT_CHECKPOINT = "mnist-2d"  # real 28×28 digits, a 2-D latent: the classic manifold
 CHECK_IMAGES = 64  # test images a loaded model must encode to usable numbers
 MAX_CODE = 1e6  # |μ| beyond this is no place on any map (the map's coordinates stop there)
+MAX_STEPS = 10_000  # steps one Step or Slow call may ask for
 MAX_STEP_LOG = 4000  # step records kept for plots; beyond this every other one is dropped
 
 
@@ -196,33 +197,53 @@ class Workspace(Reads):
     def train(self, train_config: TrainConfig) -> Iterator[Record]:
         """Continue training the current model with ``train_config`` (its optimizer state is
         kept). Each step runs under the lock; the caller may stop iterating at any time."""
+        yield from self._go(train_config, steps=None)
+
+    def step(self, train_config: TrainConfig, n: int = 1, part: str | None = None) -> Iterator[Record]:
+        """``n`` optimiser steps of the run (the Step and Slow buttons), each training ``part``
+        ("both", "encoder", "decoder"; None: as the run would). Steps run in this process (a
+        worker per step would cost more than the step); Continue goes on from the same batch."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS:
+            raise ValueError(f"take between 1 and {MAX_STEPS} steps at a time, got {n!r}.")
+        check_part(part) if part is not None else None
+        yield from self._go(train_config, steps=(n, part))
+
+    def _go(self, train_config: TrainConfig, steps: tuple[int, str | None] | None) -> Iterator[Record]:
+        """A whole run (``steps`` None) or that many steps of one part, under the lock."""
         self.limits.check(self.model.config, train_config)
         with self.lock:
             if self.is_training:
                 raise ValueError("this session is already training; stop it first.")
-            if self.trainer is None or self.trainer.config != train_config:
-                prev = self.trainer
-                info = prev.run_info() if prev else self.run
-                kw = dict(
-                    epoch=info.epoch,
-                    step=info.step,
-                    history=info.history,
-                    optimizer_state=prev.optimizer.state_dict() if prev else self._optimizer_state,
-                )
-                if self.train_worker:
-                    kw.update(
-                        data_dir=self.data_dir, max_train_images=self.limits.max_train_images, lock=self.lock
-                    )
-                    self.trainer = ProcessTrainer(self.model, self.data, train_config, **kw)
-                else:
-                    self.trainer = Trainer(self.model, self.data, train_config, **kw)
-            trainer = self.trainer
+            self.trainer = trainer = self._trainer_for(train_config, in_thread=steps is not None)
             self.last_stop = None
         try:
-            yield from self.guard.run(trainer, lambda rec: self._record(trainer, rec))
+            records = None if steps is None else lambda: trainer.steps(*steps)
+            yield from self.guard.run(trainer, lambda rec: self._record(trainer, rec), records)
         finally:
             with self.lock:
                 self.run = trainer.run_info()
+
+    def _trainer_for(self, train_config: TrainConfig, in_thread: bool) -> Trainer | ProcessTrainer:
+        """The trainer to go on with: the current one when it fits, else a new one that takes over
+        the run (epoch, step, history, Adam's state; for the same settings also where the
+        generators and the epoch in progress are, so stepping, then Continue, is one run)."""
+        prev, worker = self.trainer, self.train_worker and not in_thread
+        same = prev is not None and prev.config == train_config
+        if same and isinstance(prev, ProcessTrainer) == worker:
+            return prev
+        info = prev.run_info() if prev else self.run
+        kw = dict(
+            epoch=info.epoch,
+            step=info.step,
+            history=info.history,
+            optimizer_state=prev.optimizer.state_dict() if prev else self._optimizer_state,
+        )
+        if same:
+            kw.update(rng_state=prev.rng_state(), progress=prev.progress)
+        if worker:
+            kw.update(data_dir=self.data_dir, max_train_images=self.limits.max_train_images, lock=self.lock)
+            return ProcessTrainer(self.model, self.data, train_config, **kw)
+        return Trainer(self.model, self.data, train_config, **kw)
 
     def _record(self, trainer: Trainer, rec: Record) -> None:
         """A training record's bookkeeping, under the lock with its step."""

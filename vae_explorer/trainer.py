@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -32,6 +33,36 @@ from .schedules import beta_at
 
 THREAD_INVARIANT = ("mlp", "hierarchical")  # architectures trained bit-for-bit alike on 1 or 2 threads
 TEST_BINARIZE_SEED = 12345  # the test set is binarised once, with a fixed draw, for comparability
+PARTS = ("both", "encoder", "decoder")  # what one step may train (the other side held still)
+
+
+def check_part(part: str) -> str:
+    if part not in PARTS:
+        raise ValueError(f"a step trains {', '.join(map(repr, PARTS))}, not {part!r}.")
+    return part
+
+
+@dataclass
+class EpochProgress:
+    """An epoch part-way through. Stepping (``Trainer.steps``) may stop anywhere in an epoch; the
+    next step, or a whole run, goes on from the same batch of the same order."""
+
+    perm: torch.Tensor  # (N,) int64: the epoch's order of the training images
+    batches: int = 0  # batches of ``perm`` taken so far (skipped non-finite ones included)
+    loss: float = 0.0  # Σ over the applied steps of batch size × the batch's objective
+    recon: float = 0.0  # the same sum for the reconstruction term
+    kl: float = 0.0  # and for the KL term
+    seen: int = 0  # images in the applied steps
+    skipped: int = 0  # non-finite steps skipped
+    bad_in_row: int = 0  # non-finite steps in a row, up to now
+    seconds: float = 0.0  # wall time of the steps so far
+
+    def add(self, images: int, loss: float, recon: float, kl: float) -> None:
+        """An applied step's batch means, weighted by its ``images``."""
+        self.seen += images
+        self.loss += loss * images
+        self.recon += recon * images
+        self.kl += kl * images
 
 
 def _clip_grad_norm(params: list[torch.nn.Parameter], clip: float) -> float:
@@ -102,8 +133,11 @@ class Trainer(RunProgress):
         rng_state: tuple[torch.Tensor, torch.Tensor] | None = None,
         rank: Rank | None = None,
         amp: torch.dtype | None = None,
+        progress: EpochProgress | None = None,
     ) -> None:
         super().__init__(model, data, config, epoch, step, history)
+        # The epoch in progress (None between epochs): stepping stops anywhere, a run goes on.
+        self.progress = progress
         self.device = model.x_logvar.device
         self._params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self._params, lr=config.lr)
@@ -162,6 +196,7 @@ class Trainer(RunProgress):
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(copy.deepcopy(optim))
         self.step = step
+        self.progress = None  # the epoch starts again, in a new order
 
     def run(self, epochs: int | None = None) -> Iterator[StepRecord | EpochRecord | StopRecord]:
         """Train for ``epochs`` (default: the config's) more epochs, yielding records."""
@@ -202,75 +237,122 @@ class Trainer(RunProgress):
         kl_lv = [kl_v] if n_lv == 1 else torch.stack(terms.kl_levels).tolist() if n_lv else []
         return terms, [loss, rec_v, kl_v, *kl_lv]
 
-    def _run_epoch(self):
-        cfg, model = self.config, self.model
-        if _params_finite(model):
+    def _part(self, part: str | None) -> str:
+        """What the next step trains: ``part`` when asked, else the run's own schedule (encoder-only
+        steps before each decoder step while aggressive training lasts, joint steps after)."""
+        if part is not None:
+            return check_part(part)
+        cfg, progress = self.config, self.progress
+        if cfg.encoder_steps and self.epoch < cfg.aggressive_epochs:
+            return "encoder" if progress.batches % (cfg.encoder_steps + 1) < cfg.encoder_steps else "decoder"
+        return "both"
+
+    def _begin_epoch(self) -> EpochProgress:
+        if _params_finite(self.model):
             self._snapshot = self._take_snapshot()
-        n = len(self.x_train)
-        steps_per_epoch = math.ceil(n / cfg.batch_size)
-        perm = torch.randperm(n, generator=self._gen).to(self.device)
-        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
-        seen = bad_in_row = skipped = 0
-        beta = beta_at(cfg, self.epoch)
-        clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
-        self._net.train()
-        elapsed = 0.0
-        for i in range(steps_per_epoch):
+        perm = torch.randperm(len(self.x_train), generator=self._gen).to(self.device)
+        self.progress = EpochProgress(perm)
+        return self.progress
+
+    def _run_epoch(self):
+        """The rest of the epoch (all of it, unless stepping began it): its steps, then its record."""
+        progress = self.progress or self._begin_epoch()
+        while progress.batches < self._steps_per_epoch:
             if self._stop.is_set():
                 yield StopRecord(self.epoch, self.step, "Stopped by the user.", rolled_back=False)
                 return None
-            t0 = time.perf_counter()
-            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            beta = beta_at(cfg, self.epoch + i / steps_per_epoch)
-            terms, (loss, rec_v, kl_v, *kl_lv) = self._losses(idx, beta)
-            self.optimizer.zero_grad(set_to_none=True)
-            grad_norm = math.nan
-            ok = math.isfinite(loss)  # the global batch's loss: every process decides alike
-            if ok:
-                # DDP averages the processes' gradients; their shares of the loss add up.
-                (terms.loss if self.rank is None else terms.loss * self.rank.world).backward()
-                grad_norm = _clip_grad_norm(self._params, clip)  # the same on every process
-                ok = math.isfinite(grad_norm)
-            if ok:
-                self.optimizer.step()
-                self.step += 1
-                bad_in_row = 0
-                b = len(idx)  # the global batch
-                seen += b
-                sums["loss"] += loss * b
-                sums["recon"] += rec_v * b
-                sums["kl"] += kl_v * b
-            else:
-                self.optimizer.zero_grad(set_to_none=True)
-                bad_in_row += 1
-                skipped += 1
-            dt = time.perf_counter() - t0
-            elapsed += dt
-            if self.thread_tuner is not None:
-                self.thread_tuner.observe(dt, len(idx))
-            yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v, beta, grad_norm, not ok, kl_lv)
-            if bad_in_row >= cfg.max_bad_steps:
-                self._rollback()
-                yield StopRecord(
-                    self.epoch,
-                    self.step,
-                    f"The loss or its gradient was not finite for {bad_in_row} steps in a row, so "
-                    "the weights were rolled back to the start of the epoch and training stopped. "
-                    "Lower the learning rate, keep gradient clipping on and log-variance clamped.",
-                    rolled_back=True,
-                )
+            if not (yield from self._step(self._part(None))):
                 return None
-        ev = evaluate(model, self.x_test, self.y_test, seed=self.config.seed)
+        return (yield from self._finish_epoch())
+
+    def steps(self, n: int, part: str | None = None) -> Iterator[StepRecord | EpochRecord | StopRecord]:
+        """``n`` optimiser steps (the Step and Slow buttons), each training ``part`` ("both",
+        "encoder", "decoder"; None: as a run would), yielding records like ``run``: an epoch that
+        ends on the way is evaluated, and ``run`` afterwards goes on from the same batch."""
+        check_part(part) if part is not None else None
+        self._stop.clear()
+        for _ in range(n):
+            if self._stop.is_set():
+                yield StopRecord(self.epoch, self.step, "Stopped by the user.", rolled_back=False)
+                return
+            progress = self.progress or self._begin_epoch()
+            if not (yield from self._step(self._part(part))):
+                return
+            if progress.batches >= self._steps_per_epoch:
+                yield from self._finish_epoch()
+
+    @property
+    def _steps_per_epoch(self) -> int:
+        return math.ceil(len(self.x_train) / self.config.batch_size)
+
+    def _step(self, part: str):
+        """One batch of the epoch in progress: its step, trained on ``part``; False when
+        ``max_bad_steps`` non-finite steps in a row rolled the weights back (the run ends)."""
+        cfg, progress = self.config, self.progress
+        i, spe = progress.batches, self._steps_per_epoch
+        t0 = time.perf_counter()
+        idx = progress.perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        beta = beta_at(cfg, self.epoch + i / spe)
+        self._net.train()
+        terms, (loss, rec_v, kl_v, *kl_lv) = self._losses(idx, beta)
+        self.optimizer.zero_grad(set_to_none=True)
+        grad_norm = math.nan
+        ok = math.isfinite(loss)  # the global batch's loss: every process decides alike
+        if ok:
+            # DDP averages the processes' gradients; their shares of the loss add up.
+            (terms.loss if self.rank is None else terms.loss * self.rank.world).backward()
+            if part != "both":  # the held side gets no gradient, so Adam leaves it and its moments alone
+                for q in self.model.side_parameters(inference=part == "decoder"):
+                    q.grad = None
+            grad_norm = _clip_grad_norm(self._params, self._clip)  # the same on every process
+            ok = math.isfinite(grad_norm)
+        progress.batches += 1
+        if ok:
+            self.optimizer.step()
+            self.step += 1
+            progress.bad_in_row = 0
+            progress.add(len(idx), loss, rec_v, kl_v)  # the global batch
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            progress.bad_in_row += 1
+            progress.skipped += 1
+        dt = time.perf_counter() - t0
+        progress.seconds += dt
+        if self.thread_tuner is not None:
+            self.thread_tuner.observe(dt, len(idx))
+        yield StepRecord(self.epoch, self.step, loss, rec_v, kl_v, beta, grad_norm, not ok, kl_lv, part)
+        if progress.bad_in_row >= cfg.max_bad_steps:
+            self._rollback()
+            yield StopRecord(
+                self.epoch,
+                self.step,
+                f"The loss or its gradient was not finite for {progress.bad_in_row} steps in a row, so "
+                "the weights were rolled back to the start of the epoch and training stopped. "
+                "Lower the learning rate, keep gradient clipping on and log-variance clamped.",
+                rolled_back=True,
+            )
+            return False
+        return True
+
+    @property
+    def _clip(self) -> float:
+        return self.config.grad_clip if self.config.grad_clip > 0 else math.inf
+
+    def _finish_epoch(self):
+        """The epoch's last batch is done: evaluate on the test set and yield its EpochRecord."""
+        progress, n = self.progress, len(self.x_train)
+        ev = evaluate(self.model, self.x_test, self.y_test, seed=self.config.seed)
         self.epoch += 1
-        seen = max(seen, 1)
+        self.progress = None
+        seen, elapsed = max(progress.seen, 1), progress.seconds
         rec = EpochRecord(
             epoch=self.epoch,
             step=self.step,
-            train_loss=sums["loss"] / seen,
-            train_recon=sums["recon"] / seen,
-            train_kl=sums["kl"] / seen,
-            train_neg_elbo=(sums["recon"] + sums["kl"]) / seen,
-            beta=beta,
+            train_loss=progress.loss / seen,
+            train_recon=progress.recon / seen,
+            train_kl=progress.kl / seen,
+            train_neg_elbo=(progress.recon + progress.kl) / seen,
+            beta=beta_at(self.config, self.epoch - 1 + (self._steps_per_epoch - 1) / self._steps_per_epoch),
             test_loss=ev.neg_elbo,
             test_recon=ev.recon,
             test_kl=ev.kl,
@@ -282,7 +364,7 @@ class Trainer(RunProgress):
             prior_gap=ev.diagnosis.prior_gap,
             seconds=elapsed,
             images_per_s=n / elapsed if elapsed > 0 else 0.0,
-            skipped_steps=skipped,
+            skipped_steps=progress.skipped,
             mutual_info=ev.mutual_info,
             marginal_kl=ev.marginal_kl,
         )

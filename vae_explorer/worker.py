@@ -37,10 +37,10 @@ import torch
 
 from . import worker_job as wj
 from .config import TrainConfig
-from .dataset import ImageDataset
+from .dataset import UPLOADED, ImageDataset
 from .model import LatentModel
 from .records import EpochRecord, Record, StepRecord, StopRecord
-from .trainer import RunProgress
+from .trainer import EpochProgress, RunProgress
 
 _start_lock = threading.Lock()
 
@@ -111,6 +111,8 @@ class ProcessTrainer(RunProgress):
         data_dir: str | None = None,
         max_train_images: int | None = None,
         lock: threading.RLock | None = None,
+        rng_state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        progress: EpochProgress | None = None,
     ) -> None:
         # The session's model (the worker's weights are copied into it); epoch, step and history
         # follow the records as they arrive.
@@ -126,7 +128,8 @@ class ProcessTrainer(RunProgress):
         self._snapshots: queue.Queue = queue.Queue()  # replies to snapshot(), for the saver
         self._reader = threading.Lock()  # held by whoever reads the worker's messages
         self._stash: collections.deque = collections.deque()  # read by snapshot(), for the run
-        self._rng_state: tuple | None = None  # the worker's generators after the last run
+        self._rng_state = rng_state  # the generators where the last run left them (None: fresh)
+        self.progress = progress  # the epoch a run or stepping left part-way (None: between epochs)
 
     @property
     def optimizer(self) -> torch.optim.Adam:
@@ -135,6 +138,10 @@ class ProcessTrainer(RunProgress):
         if self._optimizer_state is not None:
             opt.load_state_dict(self._optimizer_state)
         return opt
+
+    def rng_state(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Where the batch-order and ε generators are (None: not drawn from yet, seeded afresh)."""
+        return self._rng_state
 
     def request_stop(self) -> None:
         if self._ch is not None:
@@ -208,6 +215,7 @@ class ProcessTrainer(RunProgress):
     def _finished(self, msg: wj.Done) -> None:
         self._optimizer_state = wj.as_tensors(msg.optimizer_state)
         self._rng_state = wj.as_tensors(msg.rng_state)
+        self.progress = wj.as_tensors(msg.progress)
 
     def _take(self):
         self._wait()
@@ -253,6 +261,8 @@ class ProcessTrainer(RunProgress):
             epochs,
             wj.plain(self._rng_state),
             nice_level(),
+            wj.plain(self.progress),
+            self.data if self.data.name.startswith(UPLOADED) else None,  # only this session has it
         )
         self._ch, self._next, self._seen = ch, None, 0
         self._proc = wj.CONTEXT.Process(

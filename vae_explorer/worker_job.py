@@ -9,6 +9,7 @@ travel as a handle to the sender's memory, gone once the worker has exited.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import time
@@ -21,11 +22,12 @@ import torch.multiprocessing as mp
 from .build import build_model
 from .config import ModelConfig, RunInfo, TrainConfig
 from .data import load_dataset
+from .dataset import ImageDataset
 from .device import configure_threads
 from .limits import limit_data
 from .model import LatentModel
 from .records import EpochRecord, StepRecord
-from .trainer import Trainer
+from .trainer import EpochProgress, Trainer
 
 PUBLISH_EVERY = 0.05  # seconds between two publications of the weights (each is one copy)
 CONTEXT = mp.get_context("forkserver")
@@ -50,6 +52,8 @@ class Job:
     epochs: int | None  # epochs to train (None: the config's)
     rng_state: tuple | None  # the generators where the last run of this config left them
     nice: int  # CPU priority offset of the worker
+    progress: EpochProgress | None = None  # the epoch stepping left part-way (None: between epochs)
+    data: ImageDataset | None = None  # an uploaded data set travels along (a registered one is loaded)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Done(Snapshot):
     """The run ended (finished or stopped): its last state, and what Continue goes on from."""
 
     rng_state: tuple  # the Trainer's generators (batch order, ε)
+    progress: EpochProgress | None = None  # the epoch a stop left part-way, for Continue
 
 
 @dataclass
@@ -96,6 +101,8 @@ def plain(obj):
     (a tensor would travel as a handle to the sender's memory, an array travels as bytes)."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().numpy().copy()
+    if isinstance(obj, EpochProgress):
+        return dataclasses.replace(obj, perm=plain(obj.perm))
     if isinstance(obj, dict):
         return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -107,6 +114,8 @@ def as_tensors(obj):
     """The inverse of ``plain``."""
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj)
+    if isinstance(obj, EpochProgress):
+        return dataclasses.replace(obj, perm=as_tensors(obj.perm))
     if isinstance(obj, dict):
         return {k: as_tensors(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -145,7 +154,8 @@ def work(job: Job, ch: Channels) -> None:
         if job.nice:
             os.nice(job.nice)
         configure_threads()
-        data = limit_data(load_dataset(job.dataset, job.data_dir, download=False), job.max_train_images)
+        data = job.data or load_dataset(job.dataset, job.data_dir, download=False)
+        data = limit_data(data, job.max_train_images)
         model = build_model(job.model_config)
         model.load_state_dict(ch.published)  # the session's model as the run starts
         trainer = Trainer(
@@ -157,6 +167,7 @@ def work(job: Job, ch: Channels) -> None:
             history=job.history,
             optimizer_state=job.optimizer_state,
             rng_state=None if job.rng_state is None else as_tensors(job.rng_state),
+            progress=as_tensors(job.progress),
         )
         last = 0.0
         for rec in trainer.run(job.epochs):
@@ -175,7 +186,8 @@ def work(job: Job, ch: Channels) -> None:
                 send(ch, Snapshot(weights, state, trainer.run_info()))
         publish(model, ch, block=True)
         weights, state = plain(model.state_dict()), plain(trainer.optimizer.state_dict())
-        send(ch, Done(weights, state, trainer.run_info(), plain(trainer.rng_state())))
+        rng, progress = plain(trainer.rng_state()), plain(trainer.progress)
+        send(ch, Done(weights, state, trainer.run_info(), rng, progress))
     except Exception as err:
         send(ch, Failed(str(err) or type(err).__name__))
 

@@ -13,7 +13,7 @@ from ..checkpoint import shipped_checkpoints
 from ..config import TrainConfig
 from ..session import DEFAULT_CHECKPOINT
 from ..settings import MODEL_KEYS, NAMES
-from . import ghost, share
+from . import ghost, share, step_view
 from .common import LIMITS, TRAIN_CONCURRENCY, Refused, as_choice, guard, workspace
 from .train_settings import by_name, control, parse_settings, restorable, takes_settings
 from .train_view import N_OUTPUTS, stream, view
@@ -180,6 +180,7 @@ def _outputs() -> list:
         cont = gr.Button("Continue", elem_id="train-continue", min_width=80)
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop", min_width=80)
         reset = gr.Button("Reset", elem_id="train-reset", min_width=80)
+    stepping = step_view.build_row()  # Step, Slow, and which side a step trains
     status = gr.HTML(elem_id="train-progress", label="progress")
     with gr.Row():
         recon_plot = gr.Plot(elem_id="recon-plot", show_label=False, label="reconstruction")
@@ -206,7 +207,7 @@ def _outputs() -> list:
         dims_plot = gr.Plot(elem_id="kl-dims-plot", show_label=False, label="kl_per_dim")
     right = [status, diagnostics, recon_plot, kl_plot, sched_plot, dims_plot, recon_img, samples_img]
     right.append(live_map)
-    return [start, cont, stop, reset, right]
+    return [start, cont, stop, reset, stepping, right]
 
 
 def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
@@ -239,7 +240,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
                 f"hidden ≤ {LIMITS.max_hidden}.</small>"
             )
         with gr.Column(scale=2):
-            start, cont, stop, reset, right = _outputs()
+            start, cont, stop, reset, stepping, right = _outputs()
 
     controls = [c[name] for name in NAMES]
     with left:  # under the settings: this setup as a link (share.py)
@@ -259,15 +260,16 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
     cont_evt = cont.click(
         on_continue, [state, *controls], [state, *right], api_name="continue_training", **train_kw
     )
+    step_events = step_view.wire(stepping, state, controls, right, train_kw)
     # Stop asks the trainer to end after its step (a clean, consistent model) and cancels this
-    # session's Start/Continue: the browser also drops one still waiting in the queue.
+    # session's Start/Continue/Slow: the browser also drops one still waiting in the queue.
     stop.click(
         on_stop,
         [state],
         [state, *right],
         api_name="stop",
         concurrency_limit=None,
-        cancels=[start_evt, cont_evt],
+        cancels=[start_evt, cont_evt, *step_events],
     )
     reset.click(on_reset, [state, *controls], [state, *right], api_name="reset", concurrency_limit=None)
     load_btn.click(on_load, [state, ckpt], loaded, api_name="load_checkpoint", concurrency_limit=None)

@@ -1,0 +1,102 @@
+"""One step at a time, on the Train tab: Step takes one optimiser step, Slow a few a second,
+and either may train only the encoder or only the decoder (the other held still), so a class can
+watch what one step does to the KL. The steps are the trainer's own (Workspace.step): Stop, the
+NaN guard and Continue work as in a run."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from ..records import EpochRecord, StepRecord, StopRecord
+from ..session import Workspace
+from .common import Refused, as_choice, guard, sentence, workspace
+from .train_settings import by_name, parse_settings, takes_settings
+from .train_view import LIVE_MAP_POINTS, view
+
+SLOW_EVERY = 0.25  # seconds between two Slow steps: four a second, slow enough to watch the KL move
+SLOW_STEPS = 2000  # steps one Slow press takes at most (about eight minutes); Stop ends it sooner
+PARTS = [("Both", "both"), ("Encoder only", "encoder"), ("Decoder only", "decoder")]
+WHAT = {"both": "", "encoder": " (encoder only)", "decoder": " (decoder only)"}
+
+
+def _probe_kl(ws: Workspace) -> float:
+    """KL(q(z|x) ‖ p(z)) of the top latent, mean over the live map's test images, nats. It depends
+    on the encoder alone: a decoder-only step leaves it exactly as it was."""
+    return float(ws.test_posteriors(LIVE_MAP_POINTS).q.kl().sum(dim=1).mean())
+
+
+def _note(ws: Workspace, rec: StepRecord, before: float) -> str:
+    after = _probe_kl(ws)
+    if rec.skipped:
+        return f"Step {rec.step + 1} was not finite and was skipped."
+    return (
+        f"Step {rec.step}{WHAT[rec.part]}: on its batch of {ws.trainer.config.batch_size}, loss "
+        f"{rec.loss:.2f}, KL {rec.kl:.2f} nats. KL of q(z|x) on {LIVE_MAP_POINTS} test images: "
+        f"{before:.3f} → {after:.3f} nats ({after - before:+.3f})."
+    )
+
+
+def _steps(ws: Workspace, values: tuple, part: str, n: int):
+    """Take ``n`` steps of ``part``, yielding (record, note) after each applied one."""
+    part = as_choice(part, "Step trains", [p for _, p in PARTS])
+    _, _, tcfg = parse_settings(by_name(values))
+    ws.begin_action()
+    before = _probe_kl(ws)
+    try:
+        for rec in guard(lambda: ws.step(tcfg, n, part)):
+            if isinstance(rec, StepRecord):
+                note = _note(ws, rec, before)
+                before = _probe_kl(ws)
+                yield rec, note
+            elif isinstance(rec, EpochRecord):
+                yield rec, f"Epoch {rec.epoch} finished: test −ELBO {rec.test_loss:.2f} nats."
+            elif isinstance(rec, StopRecord):
+                yield rec, "Stopped." if not rec.rolled_back else "Stopped: the weights were rolled back."
+                return
+    except ValueError as err:  # e.g. already training in this session
+        raise Refused(sentence(str(err))) from None
+
+
+def on_step(ws, part, *values):
+    """One optimiser step of the current model (``part``: "both", "encoder" or "decoder"), with
+    these training settings; the plots, images and live map show the model after it."""
+    ws = workspace(ws)
+    notes = [note for _, note in _steps(ws, values, part, 1)] or ["No step was taken."]
+    return [ws, *view(ws, note=" ".join(notes))]
+
+
+def on_slow(ws, part, *values):
+    """Steps of ``part`` at four a second, each shown as it happens, until Stop (or SLOW_STEPS)."""
+    ws = workspace(ws)
+    yield [ws, *view(ws, note="Slow: one step every quarter of a second. Stop ends it.")]
+    last = time.perf_counter()
+    for rec, note in _steps(ws, values, part, SLOW_STEPS):
+        yield [ws, *view(ws, note=note, images=not isinstance(rec, StopRecord))]
+        # The pause is taken between steps, outside the model's lock: reads go on meanwhile.
+        time.sleep(max(0.0, SLOW_EVERY - (time.perf_counter() - last)))
+        last = time.perf_counter()
+
+
+for _handler in (on_step, on_slow):
+    takes_settings(_handler, "ws", "part")
+
+
+def build_row() -> dict:
+    """The stepping controls, laid out under Start/Continue/Stop/Reset."""
+    with gr.Row(elem_id="step-row", equal_height=False):
+        part = gr.Radio(
+            PARTS, value="both", label="A step trains (the rest held still)", elem_id="step-part", scale=4
+        )
+        step = gr.Button("Step", elem_id="train-step", min_width=90, scale=1)
+        slow = gr.Button("Slow", elem_id="train-slow", min_width=90, scale=1)
+    return {"part": part, "step": step, "slow": slow}
+
+
+def wire(row: dict, state, controls: list, right: list, train_kw: dict) -> list:
+    """Wire Step and Slow; returns their events, for Stop to cancel."""
+    inputs, outputs = [state, row["part"], *controls], [state, *right]
+    step = row["step"].click(on_step, inputs, outputs, api_name="step", **train_kw)
+    slow = row["slow"].click(on_slow, inputs, outputs, api_name="slow", **train_kw)
+    return [step, slow]
