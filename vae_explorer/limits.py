@@ -1,5 +1,5 @@
-"""Hosted limits: what one user may ask of a shared server, from environment variables so that
-a Space can tighten them."""
+"""Hosted limits: what one user may ask of a shared server (training runs, uploaded data sets),
+from environment variables so that a Space can tighten them."""
 
 from __future__ import annotations
 
@@ -63,6 +63,38 @@ class Limits:
             raise ValueError(f"the lower latent z₁ may have at most {self.max_latent} dimensions here.")
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    """What an uploaded data set (a .zip of images or an .npz) may hold, checked from the zip's
+    directory before anything is unpacked (uploads.py)."""
+
+    # VAE_EXPLORER_UPLOAD_MAX_BYTES: largest upload, as sent (bytes on disk).
+    max_upload_bytes: int = 50 * 2**20
+    # VAE_EXPLORER_UPLOAD_MAX_FILES: most members (files and folders) in the archive.
+    max_files: int = 20_000
+    # VAE_EXPLORER_UPLOAD_MAX_TOTAL: most bytes all members may unpack to, together.
+    max_total_bytes: int = 500 * 2**20
+    # VAE_EXPLORER_UPLOAD_MAX_RATIO: most a member or the whole may expand (unpacked ÷ packed); a zip bomb.
+    max_ratio: int = 200
+    # VAE_EXPLORER_UPLOAD_MAX_PIXELS: most pixels one image may have, read from its header.
+    max_image_pixels: int = 25_000_000
+    # VAE_EXPLORER_UPLOAD_MIN_IMAGES: fewest images a data set needs (train and test together).
+    min_images: int = 10
+
+    @classmethod
+    def from_env(cls) -> UploadLimits:
+        """The variables above, else these defaults, or tighter ones on a Space (as ``Limits``)."""
+        base = HOSTED_UPLOADS if on_space() else cls()
+        return cls(
+            _env_int("VAE_EXPLORER_UPLOAD_MAX_BYTES", base.max_upload_bytes),
+            _env_int("VAE_EXPLORER_UPLOAD_MAX_FILES", base.max_files),
+            _env_int("VAE_EXPLORER_UPLOAD_MAX_TOTAL", base.max_total_bytes),
+            _env_int("VAE_EXPLORER_UPLOAD_MAX_RATIO", base.max_ratio),
+            _env_int("VAE_EXPLORER_UPLOAD_MAX_PIXELS", base.max_image_pixels),
+            _env_int("VAE_EXPLORER_UPLOAD_MIN_IMAGES", base.min_images, lo=2),  # one to train, one to test
+        )
+
+
 def limit_data(data: ImageDataset, max_train: int) -> ImageDataset:
     if len(data.x_train) <= max_train:
         return data
@@ -84,3 +116,7 @@ def on_space() -> bool:
 
 # Defaults on a Space: short runs, at most 20,000 training images (a third of an MNIST epoch).
 HOSTED = Limits(max_epochs=30, max_train_images=20_000, max_hidden=512, max_latent=32)
+# Uploads on a Space: 20 MB sent, 5,000 files, 200 MB unpacked, 16-megapixel images.
+HOSTED_UPLOADS = UploadLimits(
+    max_upload_bytes=20 * 2**20, max_files=5_000, max_total_bytes=200 * 2**20, max_image_pixels=16_000_000
+)

@@ -19,14 +19,15 @@ import torch
 from .build import build_model
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, shipped_checkpoints
 from .config import ModelConfig, RunInfo, TrainConfig
-from .data import ImageDataset, dataset_names, load_dataset
+from .data import ImageDataset
 from .device import select_device
 from .evaluate import encode_all
 from .generate import decode_z
 from .latent import ProjectionCache
-from .limits import Limits, limit_data
+from .limits import Limits
 from .model import LatentModel
 from .model_lock import ModelLock
+from .own_data import OwnData
 from .reads import Reads
 from .records import EpochRecord, Record, StepRecord, StopRecord
 from .sweep import BetaSweep, SweepRecord
@@ -65,7 +66,7 @@ class PreviousRun:
     history: list[EpochRecord]  # its finished epochs
 
 
-class Workspace(Reads):
+class Workspace(Reads, OwnData):
     """One user's model and everything derived from it; what it can show is in ``Reads``."""
 
     def __init__(
@@ -88,6 +89,7 @@ class Workspace(Reads):
         self.previous_run: PreviousRun | None = None  # the run the last Start or Reset replaced
         self.last_sweep: BetaSweep | None = None  # the β sweep last run here (sweep.py), its models kept
         self.truths = ProjectionCache(size=4)  # Reads.true_posterior's grids
+        self.upload = None  # this session's own data set (OwnData.use_upload)
         self._posteriors = None  # Reads.test_posteriors' cache
         self.version = -1  # bumps on every change of the weights and never goes back: it keys the caches
         self._install_checkpoint(checkpoint)
@@ -116,14 +118,7 @@ class Workspace(Reads):
     def _install_checkpoint(self, ck: Checkpoint) -> None:
         cfg = ck.model.config
         self.limits.check_model(cfg)
-        if ck.run.dataset not in dataset_names():
-            # A checkpoint names its data set; only registered names are followed, never a
-            # path on this server (an "npz:/etc/..." would probe or read the server's files).
-            raise ValueError(
-                f"this model was trained on {ck.run.dataset!r}; here only {', '.join(dataset_names())} "
-                "models can be loaded."
-            )
-        data = self._data_for(ck.run.dataset)  # slow the first time: outside the lock
+        data = self._data_for(ck.run.dataset)  # a registered set or this session's upload; slow once
         if data.image_shape != cfg.input_shape:
             raise ValueError(
                 f"this model expects images of shape {cfg.input_shape}, "
@@ -136,9 +131,6 @@ class Workspace(Reads):
         _check_outputs(ck.model, data)
         self._install(ck.model, data, ck.run, ck.optimizer_state)
 
-    def _data_for(self, name: str) -> ImageDataset:
-        return limit_data(load_dataset(name, self.data_dir, download=True), self.limits.max_train_images)
-
     def load(self, path: str | os.PathLike) -> dict:
         """Replace the model by a checkpoint file (validated; the old model stays on error).
         Returns the app settings saved with it (empty for a file saved without them)."""
@@ -149,8 +141,8 @@ class Workspace(Reads):
     def new_model(self, dataset: str, train_config: TrainConfig, **settings) -> None:
         """A fresh model for ``dataset``: the data set fixes the image shape and the classes,
         ``settings`` are the other ModelConfig fields (arch, latent_dim, ...)."""
-        if dataset not in dataset_names():
-            raise ValueError(f"choose a data set from {', '.join(dataset_names())}.")
+        if dataset not in self.datasets():
+            raise ValueError(f"choose a data set from {', '.join(self.datasets())}.")
         data = self._data_for(dataset)
         config = ModelConfig(input_shape=data.image_shape, num_classes=data.num_classes, **settings)
         self.reset(config, train_config, dataset)
@@ -199,11 +191,12 @@ class Workspace(Reads):
         kept). Each step runs under the lock; the caller may stop iterating at any time."""
         yield from self._go(train_config, steps=None)
 
-    def step(self, train_config: TrainConfig, n: int = 1, part: str | None = None) -> Iterator[Record]:
-        """``n`` optimiser steps of the run (the Step and Slow buttons), each training ``part``
-        ("both", "encoder", "decoder"; None: as the run would). Steps run in this process (a
-        worker per step would cost more than the step); Continue goes on from the same batch."""
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS:
+    def step(self, train_config: TrainConfig, n: int | None = 1, part: str | None = None) -> Iterator[Record]:
+        """``n`` optimiser steps of the run (the Step and Slow buttons; None: to the epoch's end),
+        each training ``part`` ("both", "encoder", "decoder"; None: as the run would). They run in
+        this process (a worker per step would cost more than the step); Continue goes on from
+        the same batch."""
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS):
             raise ValueError(f"take between 1 and {MAX_STEPS} steps at a time, got {n!r}.")
         check_part(part) if part is not None else None
         yield from self._go(train_config, steps=(n, part))
