@@ -1,0 +1,380 @@
+"""Export notebook: a Jupyter notebook that rebuilds a session's model at home.
+
+A student who trained a VAE in the app takes away a notebook, not just weights: it loads the
+same data set, builds the model with the same seeded initialisation, trains it with the same
+seeded trainer for as many epochs, prints its test −ELBO beside the app's, draws the app's
+figures (training curves, latent map, prior samples, reconstructions) and saves a checkpoint
+the app can load. Every setting is written out as an explicit keyword argument, generated from
+the config dataclasses' fields, so the notebook reads as a record of the run and a field added
+to a config later is never forgotten. This module only writes text; it never runs the notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from .config import ModelConfig, TrainConfig
+from .data import dataset_names
+from .dataset import UPLOADED
+
+if TYPE_CHECKING:
+    from .session import Workspace
+
+MAX_EPOCHS = 100_000  # epochs a spec may ask for (TrainConfig's bound on one run)
+MAP_POINTS = 2000  # test images on the latent map, as in the app (Reads.test_posteriors)
+GRID_ROWS = 8  # rows of prior samples
+RECON_IMAGES = 8  # first test images shown with their reconstructions
+MAX_CLASS_COLUMNS = 16  # a conditional model's sample grid has one column per class up to this
+
+
+@dataclass(frozen=True)
+class UploadSource:
+    """How the notebook re-reads an uploaded data set (vae_explorer.uploads.read_upload)."""
+
+    file: str  # the uploaded file's base name; the notebook expects it next to itself
+    size: int  # image side the upload was prepared at
+    seed: int  # the train/test split's seed
+    test_fraction: float  # share of the images held out as the test set
+
+    def __post_init__(self) -> None:
+        name = self.file
+        if not isinstance(name, str) or name in ("", ".", "..") or re.search(r"[/\\\x00]", name):
+            raise ValueError(f"the upload's file must be a plain file name (no folders), got {name!r}.")
+        for field_name, lo, hi in (("size", 1, 128), ("seed", 0, 2**31 - 1)):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"the upload's {field_name} must be a whole number from {lo} to {hi}.")
+        frac = self.test_fraction
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+            raise ValueError(f"the upload's test_fraction must be between 0 and 1, got {frac!r}.")
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """Everything the notebook needs to rebuild one session's model."""
+
+    # Registry name ("digits", "mnist-10k", "fashion-mnist", ...) or "upload:<name>".
+    dataset: str
+    # The session model's configuration.
+    model: ModelConfig
+    # The training configuration of its run (seed, optimiser, β schedule, ...).
+    train: TrainConfig
+    # Epochs trained so far (0 allowed: an untrained model).
+    epochs: int
+    # The session's last test −ELBO (nats/image), printed for comparison; None if untrained.
+    test_loss: float | None
+    # How to re-read an uploaded data set (None for registry sets).
+    upload: UploadSource | None = None
+    # The session trained on the first this many training images (a hosted limit); None: all.
+    train_images: int | None = None
+
+    def __post_init__(self) -> None:
+        name = self.dataset
+        if not isinstance(name, str):
+            raise ValueError(f"the data set must be a name (text), got {type(name).__name__}.")
+        if name.startswith(UPLOADED) and len(name) > len(UPLOADED):
+            if not isinstance(self.upload, UploadSource):
+                raise ValueError(f"the uploaded data set {name!r} needs an UploadSource to be re-read.")
+        elif name in dataset_names():
+            if self.upload is not None:
+                raise ValueError(f"{name!r} is a registered data set; it takes no UploadSource.")
+        else:
+            choices = ", ".join(dataset_names())
+            raise ValueError(f"unknown data set {name!r}; choose one of {choices} or upload:<name>.")
+        if not isinstance(self.model, ModelConfig) or not isinstance(self.train, TrainConfig):
+            raise ValueError("the spec needs a ModelConfig as model and a TrainConfig as train.")
+        ep = self.epochs
+        if isinstance(ep, bool) or not isinstance(ep, int) or not 0 <= ep <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be a whole number from 0 to {MAX_EPOCHS}, got {ep!r}.")
+        loss = self.test_loss
+        if loss is not None and (isinstance(loss, bool) or not isinstance(loss, (int, float))):
+            raise ValueError(f"test_loss must be a number or None, got {loss!r}.")
+        n = self.train_images
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"train_images must be a positive whole number or None, got {n!r}.")
+
+
+def spec_from_workspace(ws: Workspace, upload: UploadSource | None = None) -> NotebookSpec:
+    """The spec of a session (session.Workspace): its model, its run's settings and progress.
+    ``upload``: how to re-read the data set, when the session trained on an upload."""
+    run = ws.run_info()
+    last = run.history[-1].test_loss if run.history else None
+    # Copies: the spec must not change when the session goes on training or is reset.
+    model, train = dataclasses.replace(ws.model.config), dataclasses.replace(run.train)
+    if upload is None and ws.upload is not None and ws.upload.data.name == run.dataset:
+        up = ws.upload  # this session's own data set: the notebook reads the same file the same way
+        upload = UploadSource(up.source, up.size, up.seed, up.test_fraction)
+    n = len(ws.data.x_train)  # at the server's cap the set may have been cut: the notebook cuts it alike
+    train_images = n if n >= ws.limits.max_train_images else None
+    return NotebookSpec(run.dataset, model, train, run.epoch, last, upload, train_images)
+
+
+def _literal(value: Any) -> str:
+    """Python source for a config value (str, int, float, bool, None, tuple)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, (str, int, float, bool, tuple, type(None))):
+        return repr(value)
+    raise ValueError(f"cannot write {type(value).__name__} values into a notebook.")
+
+
+def _config_call(config: ModelConfig | TrainConfig) -> str:
+    """``ModelConfig(\\n    arch='mlp',\\n    ...)``: every field, one keyword per line."""
+    args = "".join(f"    {f.name}={_literal(getattr(config, f.name))},\n" for f in dataclasses.fields(config))
+    return f"{type(config).__name__}(\n{args})"
+
+
+def _settings_table(config: ModelConfig | TrainConfig) -> str:
+    rows = [f"| `{f.name}` | `{_literal(getattr(config, f.name))}` |" for f in dataclasses.fields(config)]
+    return "\n".join([f"| {type(config).__name__} field | value |", "|---|---|", *rows])
+
+
+def _checkpoint_name(spec: NotebookSpec) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", spec.dataset).strip("-") or "model"
+    return f"{stem}-{spec.model.arch}-{spec.model.latent_dim}d-notebook.safetensors"
+
+
+def _title(spec: NotebookSpec) -> str:
+    m, t = spec.model, spec.train
+    kind = "plain autoencoder" if m.autoencoder else ("conditional VAE" if m.conditional else "VAE")
+    app = "untrained" if spec.test_loss is None else f"{spec.test_loss:.4f} nats/image"
+    source = f" (from the file `{spec.upload.file}`)" if spec.upload else ""
+    return f"""# VAE Explorer: rebuilding your {kind} ({m.arch}) on `{spec.dataset}`
+
+This notebook rebuilds the model you trained in VAE Explorer, with the library's own seeded
+code, and draws the same figures.
+
+- **Data set:** `{spec.dataset}`{source}
+- **Model:** {m.arch}, latent size {m.latent_dim}, hidden width {m.hidden_dim}, {m.likelihood} likelihood
+- **Seed:** {t.seed} (weights, batch order, binarisation and the noise ε)
+- **Epochs:** {spec.epochs}, batch size {t.batch_size}, learning rate {t.lr:g}, β = {t.beta:g} \
+({t.kl_schedule} schedule)
+- **Test −ELBO in the app:** {app}
+
+Run it where `vae_explorer` can be imported (e.g. after `pip install -e .` in the project).
+The same seed on the same kind of machine gives the same model; a GPU, or a session whose
+settings changed between runs (only the last run's settings are recorded), may differ a little.
+
+{_settings_table(m)}
+
+{_settings_table(t)}
+"""
+
+
+def _data_code(spec: NotebookSpec) -> str:
+    cut = ""
+    if spec.train_images is not None:  # what the app's server allowed: the first N training images
+        cut = f"\ndata = limit_data(data, {spec.train_images!r})  # as the app trained it"
+    if spec.upload is None:
+        return f"data = load_dataset({spec.dataset!r}){cut}"
+    up = spec.upload
+    return (
+        "from vae_explorer.uploads import read_upload\n\n"
+        f"FILE = {up.file!r}  # the uploaded file, next to this notebook\n"
+        f"data = read_upload(FILE, size={up.size!r}, seed={up.seed!r}, "
+        f"test_fraction={up.test_fraction!r}).data{cut}"
+    )
+
+
+PER_CLASS = " Each column is one class: the label picks the content, z the style."
+
+# (markdown explaining the step, its code as a string.Template: $names are filled in per spec)
+STEPS: list[tuple[str, str]] = [
+    (
+        """## 1. Imports
+The VAE Explorer library does the work: the same functions the app calls.""",
+        """import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from vae_explorer.build import build_model
+from vae_explorer.checkpoint import save_checkpoint
+from vae_explorer.config import ModelConfig, TrainConfig
+from vae_explorer.data import load_dataset
+from vae_explorer.evaluate import encode_all, evaluate
+from vae_explorer.generate import reconstruct, sample_prior, to_grid
+from vae_explorer.latent import project
+from vae_explorer.limits import limit_data
+from vae_explorer.records import EpochRecord, StopRecord
+from vae_explorer.trainer import Trainer""",
+    ),
+    (
+        """## 2. The data set
+Images become float tensors `(N, C, H, W)` in [0, 1], split into a training and a test set
+exactly as in the app.""",
+        """$load
+print(f"{data.name}: {len(data.x_train)} training and {len(data.x_test)} test images "
+      f"of shape {data.image_shape}, classes {data.class_names}")""",
+    ),
+    (
+        """## 3. The model and its settings
+Every setting is written out: change one and run the notebook again. `build_model` seeds the
+initial weights with the run's seed (without touching the global random state), as the app does;
+`torch.manual_seed` alone would not give the same weights.""",
+        """model_config = $model_config
+train_config = $train_config
+model = build_model(model_config, seed=train_config.seed)
+model""",
+    ),
+    (
+        """## 4. Training
+The trainer yields a record per optimiser step and one per epoch; we keep the epoch records
+(their test −ELBO is measured with a seeded z and β = 1). Change `EPOCHS` to train longer.""",
+        """EPOCHS = $epochs  # epochs the app had trained
+trainer = Trainer(model, data, train_config)
+records: list[EpochRecord] = []
+for rec in trainer.run(epochs=EPOCHS):
+    if isinstance(rec, EpochRecord):
+        records.append(rec)
+        print(f"epoch {rec.epoch:3d}  test −ELBO {rec.test_loss:9.4f}  "
+              f"recon {rec.test_recon:9.4f}  KL {rec.test_kl:8.4f}  ({rec.seconds:.1f} s)")
+    elif isinstance(rec, StopRecord):
+        print(rec.reason)
+        break
+if not records:
+    print("No epochs trained: the model is as initialised.")""",
+    ),
+    (
+        """## 5. Does it match the app?
+The test negative ELBO in nats per image (lower is better), beside the value the app showed.
+The same seeds give the same number, up to rounding.""",
+        """APP_TEST_LOSS = $app_loss  # the app's last test −ELBO (None: untrained)
+if records:
+    test_loss = records[-1].test_loss
+else:  # the measurement the trainer makes at the end of every epoch
+    test_loss = evaluate(model, trainer.x_test, trainer.y_test, seed=train_config.seed).neg_elbo
+print(f"test −ELBO here:   {test_loss:.4f} nats/image")
+if APP_TEST_LOSS is not None:
+    print(f"test −ELBO in app: {APP_TEST_LOSS:.4f} nats/image "
+          f"(difference {test_loss - APP_TEST_LOSS:+.2e})")""",
+    ),
+    (
+        """## 6. Training curves
+Test −ELBO and its two parts per epoch: reconstruction (how well x comes back) and KL (how far
+q(z|x) is from the prior). The training −ELBO is dotted: a widening gap between it and the test
+curve means overfitting.""",
+        """CURVES = {"test −ELBO": "test_loss", "test reconstruction": "test_recon", "test KL": "test_kl",
+          "train −ELBO": "train_neg_elbo"}
+if records:
+    fig = go.Figure(layout_title="Training curves", layout_xaxis_title="epoch",
+                    layout_yaxis_title="nats per image")
+    for name, key in CURVES.items():
+        fig.add_scatter(x=[r.epoch for r in records], y=[getattr(r, key) for r in records], name=name,
+                        mode="lines+markers", line_dash="dot" if key.startswith("train") else "solid")
+    fig.show()
+else:
+    print("Untrained: there are no curves yet.")""",
+    ),
+    (
+        """## 7. The latent map
+Where the encoder puts the first test images: their posterior means μ. A 2-D latent is drawn as
+it is; a larger one is projected onto its first two principal components (PCA). The colours are
+the classes, which the model never saw (unless it is conditional).""",
+        """n_map = min($map_points, len(data.x_test))
+x_map, y_map = data.x_test[:n_map], data.y_test[:n_map]
+q = encode_all(model, x_map, y_map if model_config.conditional else None)
+mu = q.mean.numpy()
+if mu.shape[1] == 2:
+    xy, axes = mu, ("z₁", "z₂")
+elif mu.shape[1] > 2:
+    xy, axes = project(mu, "pca", seed=0).coords, ("PC 1", "PC 2")
+else:  # a 1-D latent: points on a line
+    xy, axes = np.c_[mu[:, 0], np.zeros(len(mu))], ("z₁", "")
+labels = y_map.numpy() if data.has_labels else np.zeros(n_map, dtype=int)
+fig = go.Figure(layout_title="Test images in the latent space", layout_xaxis_title=axes[0],
+                layout_yaxis_title=axes[1])
+for k in np.unique(labels):  # one colour per class
+    name = data.class_names[k] if data.has_labels else "test images"
+    fig.add_scatter(x=xy[labels == k, 0], y=xy[labels == k, 1], mode="markers", marker_size=4, name=name)
+fig.show()""",
+    ),
+    (
+        """## 8. Samples from the prior
+Draw z ~ N(0, I) and decode it: new images, if the KL term has shaped the codes to the prior.$per_class""",
+        """SCALE = max(2, 64 // data.image_shape[1])  # enlarge small images, with crisp pixels
+
+
+def enlarge(grid: np.ndarray) -> Image.Image:
+    img = Image.fromarray(grid)
+    return img.resize((img.width * SCALE, img.height * SCALE), Image.NEAREST)
+
+
+samples = sample_prior(model, n=$n_samples, temperature=1.0, seed=0)
+enlarge(to_grid(samples, nrow=$nrow))""",
+    ),
+    (
+        """## 9. Reconstructions
+Top: the first test images; below them, what comes back through the encoder's mean μ and the
+decoder.""",
+        """x, y = data.x_test[:$recon_images], data.y_test[:$recon_images]
+enlarge(to_grid(torch.cat([x, reconstruct(model, x, y)]), nrow=len(x)))""",
+    ),
+    (
+        """## 10. Save a checkpoint
+A `.safetensors` file next to this notebook with the weights, Adam's state and the run's history:
+load it in the app to explore this model there.""",
+        """CHECKPOINT = $checkpoint
+metrics = records[-1].to_dict() if records else {}
+path = save_checkpoint(CHECKPOINT, model, trainer.run_info(), trainer.optimizer, metrics=metrics)
+print(f"saved {path.resolve()}")""",
+    ),
+]
+
+
+def _values(spec: NotebookSpec) -> dict[str, str]:
+    """What the steps' $names stand for, as Python source (or markdown for per_class)."""
+    m = spec.model
+    nrow = m.num_classes if m.conditional and m.num_classes <= MAX_CLASS_COLUMNS else 8
+    return {
+        "load": _data_code(spec),
+        "model_config": _config_call(m),
+        "train_config": _config_call(spec.train),
+        "epochs": repr(spec.epochs),
+        "app_loss": "None" if spec.test_loss is None else _literal(float(spec.test_loss)),
+        "map_points": repr(MAP_POINTS),
+        "per_class": PER_CLASS if m.conditional else "",
+        "n_samples": repr(nrow * GRID_ROWS),
+        "nrow": repr(nrow),
+        "recon_images": repr(RECON_IMAGES),
+        "checkpoint": repr(_checkpoint_name(spec)),
+    }
+
+
+def build_notebook(spec: NotebookSpec) -> nbformat.NotebookNode:
+    """The notebook for ``spec``: a title, then a markdown explanation before each code cell."""
+    if not isinstance(spec, NotebookSpec):
+        raise ValueError(f"build_notebook needs a NotebookSpec, got {type(spec).__name__}.")
+    cells = [new_markdown_cell(_title(spec))]
+    values = _values(spec)
+    for text, code in STEPS:
+        text = Template(text).substitute(values)
+        cells += [new_markdown_cell(text), new_code_cell(Template(code).substitute(values))]
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i}"  # stable ids: the same spec writes the same file
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.validate(nb)
+    return nb
+
+
+def write_notebook(spec: NotebookSpec, path: str | os.PathLike) -> Path:
+    """Write the notebook to ``path`` (.ipynb); the path written."""
+    path = Path(path)
+    text = nbformat.writes(build_notebook(spec))
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"could not write the notebook {path} ({err.strerror or err}).") from None
+    return path
