@@ -101,7 +101,7 @@ def test_app_py_launches_with_launch_kwargs_and_nothing_else():
 
 def test_uploads_are_capped_at_what_the_limits_let_a_user_build():
     from vae_explorer import images
-    from vae_explorer.limits import HOSTED, Limits
+    from vae_explorer.limits import HOSTED, HOSTED_UPLOADS, Limits, UploadLimits
     from vae_explorer.ui import launch_kwargs, max_upload_bytes
     from vae_explorer.ui.common import LIMITS
 
@@ -109,8 +109,12 @@ def test_uploads_are_capped_at_what_the_limits_let_a_user_build():
     assert isinstance(cap, int) and cap == max_upload_bytes(LIMITS)
     assert cap >= images.MAX_BYTES
     # Tighter limits, a smaller cap: a Space accepts less than a laptop.
-    assert max_upload_bytes(HOSTED) < max_upload_bytes(Limits())
-    assert max_upload_bytes(Limits(max_hidden=8, max_latent=1)) == images.MAX_BYTES
+    assert max_upload_bytes(HOSTED, HOSTED_UPLOADS) < max_upload_bytes(Limits(), UploadLimits())
+    small = UploadLimits(max_upload_bytes=1)
+    assert max_upload_bytes(Limits(max_hidden=8, max_latent=1), small) == images.MAX_BYTES
+    # An uploaded data set may be larger than any model: then it sets the cap.
+    big = UploadLimits(max_upload_bytes=300 * 2**20)
+    assert max_upload_bytes(Limits(), big) == big.max_upload_bytes
     assert max_upload_bytes(Limits()) < 100 * 2**20
 
 

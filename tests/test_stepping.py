@@ -167,3 +167,12 @@ def test_steps_in_the_session_then_continue_in_a_worker_is_one_run():
     assert _same(_weights(ws.model), _weights(straight.model))
     assert [e.test_loss for e in ws.run.history] == [e.test_loss for e in straight.run.history]
     assert len(ws.step_log) == 46
+
+
+def test_steps_of_none_go_to_the_end_of_the_epoch(tiny_data, tiny_config):
+    t = Trainer(build_model(tiny_config, 3), tiny_data, TC)
+    list(t.steps(3))
+    recs = list(t.steps(None))  # the epoch's other 5 batches, then its record
+    assert sum(isinstance(r, StepRecord) for r in recs) == 5 and isinstance(recs[-1], EpochRecord)
+    assert t.progress is None and t.epoch == 1
+    assert sum(isinstance(r, StepRecord) for r in t.steps(None)) == 8  # between epochs: a whole one

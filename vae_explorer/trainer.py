@@ -265,12 +265,17 @@ class Trainer(RunProgress):
                 return None
         return (yield from self._finish_epoch())
 
-    def steps(self, n: int, part: str | None = None) -> Iterator[StepRecord | EpochRecord | StopRecord]:
-        """``n`` optimiser steps (the Step and Slow buttons), each training ``part`` ("both",
-        "encoder", "decoder"; None: as a run would), yielding records like ``run``: an epoch that
-        ends on the way is evaluated, and ``run`` afterwards goes on from the same batch."""
+    def steps(
+        self, n: int | None, part: str | None = None
+    ) -> Iterator[StepRecord | EpochRecord | StopRecord]:
+        """``n`` optimiser steps (the Step and Slow buttons; None: the rest of the epoch in
+        progress, or one whole epoch between epochs), each training ``part`` ("both", "encoder",
+        "decoder"; None: as a run would), yielding records like ``run``: an epoch that ends on
+        the way is evaluated, and ``run`` afterwards goes on from the same batch."""
         check_part(part) if part is not None else None
         self._stop.clear()
+        if n is None:
+            n = self._steps_per_epoch - (self.progress.batches if self.progress else 0)
         for _ in range(n):
             if self._stop.is_set():
                 yield StopRecord(self.epoch, self.step, "Stopped by the user.", rolled_back=False)

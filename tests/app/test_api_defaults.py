@@ -13,9 +13,14 @@ gradio_client = pytest.importorskip("gradio_client")
 
 # Inputs a user must give (a file, a drawing): their default is "nothing", and the call answers
 # with nothing changed or a sentence asking for it, never a crash.
-NEEDS_A_FILE = {"/upload_checkpoint": "file", "/encode_image": "file", "/encode_drawing": "drawing"}
+NEEDS_A_FILE = {
+    "/upload_checkpoint": "file",
+    "/upload_data": "file",
+    "/encode_image": "file",
+    "/encode_drawing": "drawing",
+}
 # Long-running endpoints: their defaults are accepted once the first progress update arrives.
-STREAMING = ("/train", "/continue_training", "/compare_train", "/lab_run", "/sweep")
+STREAMING = ("/train", "/continue_training", "/compare_train", "/lab_run", "/sweep", "/slow")
 # Endpoints that act on what an earlier call made: in a fresh session they answer with a
 # sentence naming that call.
 NEEDS_AN_EARLIER_CALL = {"/sweep_load": "run a β sweep first"}

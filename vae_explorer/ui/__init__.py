@@ -12,7 +12,7 @@ import gradio as gr
 from .. import images
 from ..build import build_model
 from ..config import ARCHS, ModelConfig
-from ..limits import Limits
+from ..limits import Limits, UploadLimits
 from . import (
     compare_tab,
     elbo_tab,
@@ -82,11 +82,12 @@ def build_app() -> gr.Blocks:
 
 
 @functools.lru_cache(maxsize=4)
-def max_upload_bytes(limits: Limits = LIMITS) -> int:
+def max_upload_bytes(limits: Limits = LIMITS, uploads: UploadLimits | None = None) -> int:
     """The upload cap: the largest checkpoint a user can build under ``limits`` (28×28 images,
     the widest hidden layer and latent, either architecture, with Adam's two moments beside the
     weights, plus 1 MB of metadata), so that a downloaded model always uploads again; or the
-    largest image the encoder reads (images.MAX_BYTES), whichever is larger."""
+    largest image the encoder reads (images.MAX_BYTES), or the largest data set a user may
+    upload (limits.UploadLimits), whichever is larger."""
     largest = 0
     for arch in ARCHS:
         cfg = ModelConfig(
@@ -103,7 +104,8 @@ def max_upload_bytes(limits: Limits = LIMITS) -> int:
         params = sum(p.numel() for p in model.parameters())
         buffers = sum(b.numel() for b in model.buffers())
         largest = max(largest, 4 * (3 * params + buffers))  # float32 weights + two moments
-    return max(images.MAX_BYTES, largest + 2**20)
+    uploads = uploads or UploadLimits.from_env()
+    return max(images.MAX_BYTES, largest + 2**20, uploads.max_upload_bytes)
 
 
 def launch_kwargs() -> dict:

@@ -12,6 +12,7 @@ import json
 from gradio.components.plot import PlotData
 
 from ..records import EpochRecord, StepRecord
+from .export import plot_config
 from .palette import class_colour
 
 MAX_POINTS = 400  # per series shown
@@ -71,6 +72,7 @@ def figure(data: list[dict], title: str, ytitle: str, xtitle: str = "optimiser s
             "font": {"family": "sans-serif", "size": 12},
             **layout,
         },
+        "config": plot_config(title),  # the toolbar's PNG (and, with export.py's script, SVG) download
     }
     return PlotData(type="plotly", plot=json.dumps(_scrub(fig), allow_nan=False))
 

@@ -16,7 +16,6 @@ from .train_settings import by_name, parse_settings, takes_settings
 from .train_view import LIVE_MAP_POINTS, view
 
 SLOW_EVERY = 0.25  # seconds between two Slow steps: four a second, slow enough to watch the KL move
-SLOW_STEPS = 2000  # steps one Slow press takes at most (about eight minutes); Stop ends it sooner
 PARTS = [("Both", "both"), ("Encoder only", "encoder"), ("Decoder only", "decoder")]
 WHAT = {"both": "", "encoder": " (encoder only)", "decoder": " (decoder only)"}
 
@@ -33,15 +32,16 @@ def _note(ws: Workspace, rec: StepRecord, before: float) -> str:
         return f"Step {rec.step + 1} was not finite and was skipped."
     return (
         f"Step {rec.step}{WHAT[rec.part]}: on its batch of {ws.trainer.config.batch_size}, loss "
-        f"{rec.loss:.2f}, KL {rec.kl:.2f} nats. KL of q(z|x) on {LIVE_MAP_POINTS} test images: "
+        f"{rec.loss:.2f}, KL {rec.kl:.2f} nats. KL of q(z|x) on {len(ws.test_posteriors(LIVE_MAP_POINTS).q)} "
+        "test images: "
         f"{before:.3f} → {after:.3f} nats ({after - before:+.3f})."
     )
 
 
-def _steps(ws: Workspace, values: tuple, part: str, n: int):
-    """Take ``n`` steps of ``part``, yielding (record, note) after each applied one."""
+def _steps(ws: Workspace, values: tuple, part: str, n: int | None):
+    """Take ``n`` steps of ``part`` (None: to the epoch's end), yielding (record, note) after each."""
     part = as_choice(part, "Step trains", [p for _, p in PARTS])
-    _, _, tcfg = parse_settings(by_name(values))
+    _, _, tcfg = parse_settings(by_name(values), ws.datasets())
     ws.begin_action()
     before = _probe_kl(ws)
     try:
@@ -68,11 +68,15 @@ def on_step(ws, part, *values):
 
 
 def on_slow(ws, part, *values):
-    """Steps of ``part`` at four a second, each shown as it happens, until Stop (or SLOW_STEPS)."""
+    """Steps of ``part`` at four a second, each shown as it happens, to the end of the epoch in
+    progress (a whole one between epochs) or until Stop."""
     ws = workspace(ws)
-    yield [ws, *view(ws, note="Slow: one step every quarter of a second. Stop ends it.")]
+    yield [
+        ws,
+        *view(ws, note="Slow: four steps a second to the end of the epoch. Stop ends it."),
+    ]
     last = time.perf_counter()
-    for rec, note in _steps(ws, values, part, SLOW_STEPS):
+    for rec, note in _steps(ws, values, part, None):
         yield [ws, *view(ws, note=note, images=not isinstance(rec, StopRecord))]
         # The pause is taken between steps, outside the model's lock: reads go on meanwhile.
         time.sleep(max(0.0, SLOW_EVERY - (time.perf_counter() - last)))

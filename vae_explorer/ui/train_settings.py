@@ -15,7 +15,8 @@ from ..settings import BY_NAME, NAMES, parse_all
 from .common import LIMITS, Refused
 
 
-def _dataset_choices() -> list[tuple[str, str]]:
+def dataset_choices() -> list[tuple[str, str]]:
+    """The registered data sets as the Data set menu lists them: (label with its note, name)."""
     out = []
     for name in dataset_names():
         ok, note = availability(name)
@@ -29,7 +30,7 @@ def control(name: str, **extra) -> gr.components.Component:
     s = BY_NAME[name]
     common = {"label": s.label, "info": s.help, **extra}
     if s.kind == "dataset":
-        return gr.Dropdown(_dataset_choices(), value=s.default, **common)
+        return gr.Dropdown(dataset_choices(), value=s.default, **common)
     if s.kind == "choice":
         return gr.Radio(list(s.choices), value=s.default, **common)
     if s.kind == "bool":
@@ -47,10 +48,11 @@ def parse(name: str, value) -> object:
         raise Refused(str(err)) from None  # the label leads as written ("β", not "Β")
 
 
-def parse_settings(s: dict) -> tuple[str, dict, TrainConfig]:
-    """The controls' values as sent (untrusted) → (data set, model settings, TrainConfig)."""
+def parse_settings(s: dict, datasets: list[str] | None = None) -> tuple[str, dict, TrainConfig]:
+    """The controls' values as sent (untrusted) → (data set, model settings, TrainConfig).
+    ``datasets``: the session's (Workspace.datasets: its own upload too); default the registered."""
     try:
-        p = parse_all(s, LIMITS, tuple(dataset_names()))
+        p = parse_all(s, LIMITS, tuple(dataset_names() if datasets is None else datasets))
     except ValueError as err:
         raise Refused(str(err)) from None
     return p.dataset, p.model, p.train

@@ -13,14 +13,14 @@ from ..checkpoint import shipped_checkpoints
 from ..config import TrainConfig
 from ..session import DEFAULT_CHECKPOINT
 from ..settings import MODEL_KEYS, NAMES
-from . import ghost, share, step_view
+from . import data_upload, export, ghost, share, step_view
 from .common import LIMITS, TRAIN_CONCURRENCY, Refused, as_choice, guard, workspace
 from .train_settings import by_name, control, parse_settings, restorable, takes_settings
 from .train_view import N_OUTPUTS, stream, view
 
 
 def _fresh(ws, s: dict) -> TrainConfig:
-    dataset, model, tcfg = parse_settings(s)
+    dataset, model, tcfg = parse_settings(s, ws.datasets())
     if ws.is_training:
         raise Refused("Training is running in this session: stop it first.")
     guard(lambda: ws.new_model(dataset, tcfg, **model))
@@ -41,7 +41,7 @@ def on_continue(ws, *values):
     kept); the data set and model settings stay those of the current model."""
     ws = workspace(ws)
     ws.begin_action()
-    ds, model, tcfg = parse_settings(by_name(values))
+    ds, model, tcfg = parse_settings(by_name(values), ws.datasets())
     current = {k: getattr(ws.model.config, k) for k in MODEL_KEYS}
     note = (
         "Continuing the current model: data set and model settings apply on Start or Reset."
@@ -216,7 +216,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
     shipped = list(shipped_checkpoints())
     with gr.Row():
         with gr.Column(scale=1, min_width=320) as left:
-            with gr.Accordion("Model file", open=False):
+            with gr.Accordion("Model file and notebook", open=False):
                 ckpt = gr.Dropdown(
                     shipped,
                     value=DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in shipped else None,
@@ -232,7 +232,9 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
                 )
                 save_btn = gr.Button("Prepare download of this model and these settings", size="sm")
                 download = gr.File(label="Download", interactive=False, elem_id="checkpoint-download")
+                export.build(state)  # the session as a notebook that rebuilds it at home
             dataset = control("dataset")
+            own = data_upload.build()  # your own images: a .zip or .npz becomes a choice here
             c = {"dataset": dataset, **_model_controls(), **_objective_controls()}
             gr.Markdown(
                 f"<small>Limits here: at most {LIMITS.max_epochs} epochs per run, "
@@ -243,6 +245,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
             start, cont, stop, reset, stepping, right = _outputs()
 
     controls = [c[name] for name in NAMES]
+    data_upload.wire(own, state, dataset, c["batch_size"])
     with left:  # under the settings: this setup as a link (share.py)
         share.build_button(controls, lecture_box if lecture_box is not None else gr.State(False))
     c["arch"].change(

@@ -1,0 +1,110 @@
+"""Your own images, on the Train tab: a .zip of images (one folder per class gives labels) or an
+.npz becomes this session's own data set (Workspace.use_upload; every check is in uploads.py).
+The uploaded file is deleted once read: the data lives in the session's memory alone, and goes
+with it."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import math
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from ..limits import UploadLimits
+from ..uploads import SIZES
+from .common import Refused, display, guard, workspace
+from .train_settings import dataset_choices
+
+UPLOAD_LIMITS = UploadLimits.from_env()
+PREVIEW = 16  # prepared training images shown, so a student sees what the model will see
+
+
+def _summary(up) -> str:
+    d = up.data
+    kinds = f"{len(up.classes)} classes ({', '.join(up.classes[:12])}{'…' if len(up.classes) > 12 else ''})"
+    labels = kinds if up.classes else "no labels (the map is drawn in one colour)"
+    _, h, w = d.image_shape
+    return (
+        f"<b>{html.escape(up.source)}</b>: {up.images:,} images of {h}×{w}, {html.escape(labels)}; "
+        f"{len(d.x_train):,} to train, {len(d.x_test):,} to test (seed {up.seed})"
+        + (f"; {up.ignored} system files skipped" if up.ignored else "")
+        + ". Press <b>Start</b> to train a new model on it."
+    )
+
+
+def fitting_batch(n_train: int, batch: int) -> int:
+    """The batch size to train ``n_train`` images with: ``batch`` when it fits, else the largest
+    power of two that gives at least four steps an epoch (at least 1)."""
+    if n_train >= 4 * batch:
+        return batch
+    return max(1, 2 ** int(math.log2(max(1, n_train // 4))))
+
+
+def on_data_upload(ws, file, size, batch_size):
+    """Read an uploaded .zip of images or .npz as this session's own data set and select it in
+    the Data set menu; ``size``: the side its images are fitted into (a zip's; 28 like MNIST).
+    A batch size too large for a small set is lowered so that Start works at once."""
+    ws = workspace(ws)
+    if not file:
+        return [ws, *[gr.skip()] * 5]
+    path = Path(file if isinstance(file, str) else file.name)
+    try:
+        if isinstance(size, bool) or not isinstance(size, int | float) or size != int(size):
+            raise Refused(f"Image size must be a whole number from {SIZES[0]} to {SIZES[1]}.")
+        up = guard(lambda: ws.use_upload(path, size=int(size), limits=UPLOAD_LIMITS))
+    finally:
+        # Read into memory (or refused): the file is not kept on the server.
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    name = up.data.name
+    menu = gr.Dropdown(choices=[*dataset_choices(), (f"{name} (yours)", name)], value=name)
+    preview = display(up.data.x_train[:PREVIEW], nrow=8)
+    batch = batch_size if isinstance(batch_size, int | float) and batch_size >= 1 else 128
+    fitted = fitting_batch(len(up.data.x_train), int(batch))
+    note = _summary(up) + (f" Batch size set to {fitted} to fit it." if fitted != batch else "")
+    return [ws, menu, note, preview, None, fitted]
+
+
+def build() -> dict:
+    """The upload's components, under the Data set menu (wired by ``wire``)."""
+    with gr.Accordion("Your own images", open=False, elem_id="data-upload-box"):
+        gr.Markdown(
+            "A **.zip** of images (PNG, JPEG, …), with one folder per class if they have labels "
+            "(`a/1.png`, `b/2.png`), or an **.npz** with `x_train`, `x_test` (and `y_train`, "
+            "`y_test`). Each image is made grey, light on dark and centred, like a drawing. "
+            f"At most {UPLOAD_LIMITS.max_upload_bytes // 2**20} MB and {UPLOAD_LIMITS.max_files:,} "
+            "files. Only this session can use it.",
+            elem_classes=["vx-small"],
+        )
+        size = gr.Number(
+            28,
+            precision=0,
+            minimum=SIZES[0],
+            maximum=SIZES[1],
+            label="Image size (pixels a side)",
+            elem_id="data-upload-size",
+        )
+        file = gr.File(label="Upload a .zip or .npz", file_types=[".zip", ".npz"], elem_id="data-upload")
+        note = gr.HTML(elem_id="data-upload-note")
+        preview = gr.Image(
+            label="How the model sees your images (the first training images)",
+            elem_id="data-upload-preview",
+            interactive=False,
+            format="png",
+        )
+    return {"file": file, "size": size, "note": note, "preview": preview}
+
+
+def wire(box: dict, state: gr.State, dataset: gr.Dropdown, batch_size: gr.components.Component) -> None:
+    """A new upload selects itself in the Data set menu and fits the batch size to it."""
+    file = box["file"]
+    file.upload(
+        on_data_upload,
+        [state, file, box["size"], batch_size],
+        [state, dataset, box["note"], box["preview"], file, batch_size],
+        api_name="upload_data",
+        concurrency_limit=2,  # decoding thousands of images is CPU work: two at a time
+    )
