@@ -30,8 +30,9 @@ def plot_config(title: str) -> dict:
 # wraps Plotly.react/newPlot so that every figure drawn gets a "Download plot as SVG" button
 # beside the camera, with the camera's file name, and redraws the figures already on the page.
 SVG_BUTTON_JS = """
-const SVG_ICON = {width: 1000, height: 1000, path:
-  'M500 0 L850 350 H600 V700 H400 V350 H150 Z M100 800 H900 V1000 H100 Z'};
+// An arrow down into a tray (a download), in a 1000-unit box drawn top-down.
+const SVG_ICON = {width: 1000, height: 1000, transform: 'matrix(1 0 0 1 0 0)', path:
+  'M420 60 H580 V520 H800 L500 820 L200 520 H420 Z M100 860 H900 V960 H100 Z'};
 function svgButton(P) {
   return {name: 'Download plot as SVG', title: 'Download plot as SVG', icon: SVG_ICON,
     click: (gd) => {
@@ -81,8 +82,13 @@ def on_export_notebook(ws):
 
 
 def build(state: gr.State) -> None:
-    """The Export notebook button and its download, and the page's SVG button script."""
+    """The Export notebook button and its download."""
     btn = gr.Button("Export notebook (.ipynb)", size="sm", elem_id="export-notebook")
     out = gr.File(label="Notebook", interactive=False, elem_id="notebook-download")
     btn.click(on_export_notebook, [state], [state, out], api_name="export_notebook", concurrency_limit=None)
+
+
+def svg_keeper() -> None:
+    """The page's SVG button script, in a component that is drawn when the page opens (one in a
+    closed accordion would run only once that is opened)."""
     gr.HTML("", js_on_load=SVG_BUTTON_JS, elem_id="svg-button-keeper", padding=False)

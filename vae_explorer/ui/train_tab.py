@@ -186,6 +186,7 @@ def _outputs() -> list:
         recon_plot = gr.Plot(elem_id="recon-plot", show_label=False, label="reconstruction")
         kl_plot = gr.Plot(elem_id="kl-plot", show_label=False, label="kl")
     ghost.toggle()  # the previous run, faint on both plots and on the rate–distortion plane
+    export.svg_keeper()  # every plot's toolbar: SVG beside Plotly's PNG
     diagnostics = gr.Markdown(elem_id="train-diagnostics", label="diagnostics")
     recon_img = gr.Image(
         label="Test inputs (top) and reconstructions (bottom)",
