@@ -87,10 +87,12 @@ def build() -> dict:
             label="Image size (pixels a side)",
             elem_id="data-upload-size",
         )
-        file = gr.File(label="Upload a .zip or .npz", file_types=[".zip", ".npz"], elem_id="data-upload")
+        file = gr.File(
+            label="Upload a .zip or .npz", file_types=[".zip", ".npz"], elem_id="data-upload", height=120
+        )
         note = gr.HTML(elem_id="data-upload-note")
         preview = gr.Image(
-            label="How the model sees your images (the first training images)",
+            label="Your images as the model sees them",
             elem_id="data-upload-preview",
             interactive=False,
             format="png",

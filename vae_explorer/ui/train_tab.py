@@ -186,7 +186,6 @@ def _outputs() -> list:
         recon_plot = gr.Plot(elem_id="recon-plot", show_label=False, label="reconstruction")
         kl_plot = gr.Plot(elem_id="kl-plot", show_label=False, label="kl")
     ghost.toggle()  # the previous run, faint on both plots and on the rate–distortion plane
-    export.svg_keeper()  # every plot's toolbar: SVG beside Plotly's PNG
     diagnostics = gr.Markdown(elem_id="train-diagnostics", label="diagnostics")
     recon_img = gr.Image(
         label="Test inputs (top) and reconstructions (bottom)",
@@ -249,6 +248,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
     data_upload.wire(own, state, dataset, c["batch_size"])
     with left:  # under the settings: this setup as a link (share.py)
         share.build_button(controls, lecture_box if lecture_box is not None else gr.State(False))
+        export.svg_keeper()  # every plot's toolbar: SVG beside Plotly's PNG (an empty element)
     c["arch"].change(
         lambda arch: gr.update(visible=arch == "hierarchical"),
         c["arch"],
