@@ -33,6 +33,7 @@ CSS = """
 }
 #train-status .vx-bar > div { height: 100%; background: #4f46e5; transition: width 0.3s; }
 #train-status .vx-note { color: #64748b; font-size: 0.9em; }
+#train-status .vx-note-long { color: #1e293b; font-size: 1em; }  /* what a step did: read it */
 details.vx-why > summary { cursor: pointer; color: #4338ca; font-weight: 600; }
 #train-status > div:not(.vx-bar) { display: inline; margin-right: 0.6em; }
 """

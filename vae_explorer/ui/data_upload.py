@@ -31,7 +31,8 @@ def _summary(up) -> str:
         f"<b>{html.escape(up.source)}</b>: {up.images:,} images of {h}×{w}, {html.escape(labels)}; "
         f"{len(d.x_train):,} to train, {len(d.x_test):,} to test (seed {up.seed})"
         + (f"; {up.ignored} system files skipped" if up.ignored else "")
-        + ". Press <b>Start</b> to train a new model on it."
+        + ". Below: the first training images as the model sees them. Press <b>Start</b> to train a "
+        "new model on it."
     )
 
 
@@ -91,8 +92,11 @@ def build() -> dict:
             label="Upload a .zip or .npz", file_types=[".zip", ".npz"], elem_id="data-upload", height=120
         )
         note = gr.HTML(elem_id="data-upload-note")
+        # No label or buttons: over a two-row grid this narrow they would hide the first row.
         preview = gr.Image(
             label="Your images as the model sees them",
+            show_label=False,
+            buttons=[],
             elem_id="data-upload-preview",
             interactive=False,
             format="png",

@@ -23,6 +23,7 @@ body.vx-lecture .gradio-container { padding-top: 2px !important; }
 body.vx-lecture .vx-map canvas { max-width: 330px !important; }
 body.vx-lecture .vx-legend { font-size: 15px; }
 body.vx-lecture #train-status { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+body.vx-lecture #train-status .vx-note-long { display: block; white-space: normal; }
 """
 
 # Runs in the browser: the checkbox's value switches the page's class.

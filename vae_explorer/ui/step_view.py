@@ -64,7 +64,7 @@ def on_step(ws, part, *values):
     these training settings; the plots, images and live map show the model after it."""
     ws = workspace(ws)
     notes = [note for _, note in _steps(ws, values, part, 1)] or ["No step was taken."]
-    return [ws, *view(ws, note=" ".join(notes))]
+    return [ws, *view(ws, note=" ".join(notes), long_note=True)]
 
 
 def on_slow(ws, part, *values):
@@ -77,7 +77,7 @@ def on_slow(ws, part, *values):
     ]
     last = time.perf_counter()
     for rec, note in _steps(ws, values, part, None):
-        yield [ws, *view(ws, note=note, images=not isinstance(rec, StopRecord))]
+        yield [ws, *view(ws, note=note, images=not isinstance(rec, StopRecord), long_note=True)]
         # The pause is taken between steps, outside the model's lock: reads go on meanwhile.
         time.sleep(max(0.0, SLOW_EVERY - (time.perf_counter() - last)))
         last = time.perf_counter()

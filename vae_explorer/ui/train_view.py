@@ -28,7 +28,9 @@ LIVE_MAP_POINTS = 500
 N_OUTPUTS = 9  # what view() returns, in order: see ``view``
 
 
-def _progress_html(ws: Workspace, done: int, total: int, img_s: float, note: str = "") -> str:
+def _progress_html(
+    ws: Workspace, done: int, total: int, img_s: float, note: str = "", long_note: bool = False
+) -> str:
     frac = 0.0 if total <= 0 else min(1.0, done / total)
     last = ws.run.history[-1] if ws.run.history else None
     c = ws.model.config
@@ -45,7 +47,9 @@ def _progress_html(ws: Workspace, done: int, total: int, img_s: float, note: str
     elif last:
         parts.append(f"test −ELBO {last.test_loss:.2f} nats")
     bar = f'<div class="vx-bar"><div style="width:{100 * frac:.1f}%"></div></div>' if total > 0 else ""
-    tail = f'<div class="vx-note">{html.escape(note)}</div>' if note else ""
+    # A long note (what a step did) wraps onto lines of its own, also in lecture mode's one-line status.
+    kind = "vx-note vx-note-long" if long_note else "vx-note"
+    tail = f'<div class="{kind}">{html.escape(note)}</div>' if note else ""
     return f'<div id="train-status">{bar}<div>{" · ".join(parts)}</div>{tail}</div>'
 
 
@@ -81,14 +85,20 @@ def _live_map(ws: Workspace):
 
 
 def view(
-    ws: Workspace, done: int = 0, total: int = 0, img_s: float = 0.0, note: str = "", images: bool = True
+    ws: Workspace,
+    done: int = 0,
+    total: int = 0,
+    img_s: float = 0.0,
+    note: str = "",
+    images: bool = True,
+    long_note: bool = False,
 ):
     """Everything on the right-hand side, from the workspace."""
     steps, hist, previous = ws.step_log, ws.run.history, ws.previous_run
     now = max(steps[-1].step if steps else 0, hist[-1].step if hist else 0)
     until = now + max(total - done, 0)  # the ghost as far as this run goes, or will go while it trains
     out = [
-        _progress_html(ws, done, total, img_s, note),
+        _progress_html(ws, done, total, img_s, note, long_note),
         _diagnostics_md(ws),
         plots.recon_figure(steps, hist, ghost.traces(previous, ws.run.dataset, "recon", "test_recon", until)),
         plots.kl_figure(steps, hist, ghost.traces(previous, ws.run.dataset, "kl", "test_kl", until)),
