@@ -172,10 +172,14 @@ MAX_MESSAGE = 300  # characters: a message quoting a hostile value (a 1 MB "late
 
 
 def sentence(msg: str) -> str:
-    """A core error message as the user reads it: capitalised, and cut if it quotes too much."""
+    """A core error message as the user reads it: capitalised, and cut if it quotes too much. A
+    message that begins with a name (a file, ``notes.txt``; a path, ``mine/a.png``) keeps it as it
+    is spelt: names are case-sensitive."""
     if not msg:
         return "Something went wrong."
-    msg = msg[:1].upper() + msg[1:]
+    first = msg.split(" ", 1)[0]
+    if not any(ch in first for ch in "./\\_:"):
+        msg = msg[:1].upper() + msg[1:]
     return msg if len(msg) <= MAX_MESSAGE else msg[: MAX_MESSAGE - 1] + "…"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..limits import UploadLimits
+from ..settings import BY_NAME
 from ..uploads import SIZES
 from .common import Refused, display, guard, workspace
 from .train_settings import dataset_choices
@@ -38,10 +39,11 @@ def _summary(up) -> str:
 
 def fitting_batch(n_train: int, batch: int) -> int:
     """The batch size to train ``n_train`` images with: ``batch`` when it fits, else the largest
-    power of two that gives at least four steps an epoch (at least 1)."""
+    power of two that gives at least four steps an epoch — but never below the Batch size
+    control's own minimum, which Start would refuse."""
     if n_train >= 4 * batch:
         return batch
-    return max(1, 2 ** int(math.log2(max(1, n_train // 4))))
+    return max(BY_NAME["batch_size"].lo, 2 ** int(math.log2(max(1, n_train // 4))))
 
 
 def on_data_upload(ws, file, size, batch_size):
