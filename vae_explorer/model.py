@@ -105,7 +105,7 @@ class LatentModel(nn.Module):
 
     # The sub-modules of the inference network q(z|x); every other parameter (the decoder, the
     # lower level's prior, a learned σ) belongs to the generative model. A training step may move
-    # one side alone (trainer.PARTS): the lagging-encoder lab (He et al. 2019) needs it.
+    # one side alone (run_state.PARTS): the lagging-encoder lab (He et al. 2019) needs it.
     INFERENCE_MODULES: tuple[str, ...] = ("encoder",)
 
     def __init__(self, config: ModelConfig) -> None:

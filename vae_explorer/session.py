@@ -30,8 +30,9 @@ from .model_lock import ModelLock
 from .own_data import OwnData
 from .reads import Reads
 from .records import EpochRecord, Record, StepRecord, StopRecord
+from .run_state import check_part
 from .sweep import BetaSweep, SweepRecord
-from .trainer import Trainer, check_part
+from .trainer import Trainer
 from .worker import ProcessTrainer
 
 DEFAULT_CHECKPOINT = "mnist-2d"  # real 28×28 digits, a 2-D latent: the classic manifold

@@ -40,7 +40,7 @@ from .config import TrainConfig
 from .dataset import UPLOADED, ImageDataset
 from .model import LatentModel
 from .records import EpochRecord, Record, StepRecord, StopRecord
-from .trainer import EpochProgress, RunProgress
+from .run_state import EpochProgress, RunProgress
 
 _start_lock = threading.Lock()
 

@@ -27,7 +27,8 @@ from .device import configure_threads
 from .limits import limit_data
 from .model import LatentModel
 from .records import EpochRecord, StepRecord
-from .trainer import EpochProgress, Trainer
+from .run_state import EpochProgress
+from .trainer import Trainer
 
 PUBLISH_EVERY = 0.05  # seconds between two publications of the weights (each is one copy)
 CONTEXT = mp.get_context("forkserver")
