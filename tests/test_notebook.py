@@ -229,7 +229,7 @@ def test_upload_spec_reads_the_upload():
         (dict(dataset=None), "data set must be a name"),
         (dict(dataset="imagenet"), "unknown data set 'imagenet'"),
         (dict(dataset="upload:"), "unknown data set"),
-        (dict(dataset="upload:mine"), "needs an UploadSource"),
+        (dict(dataset="upload:mine"), "upload the file it was trained on again"),
         (dict(upload=UploadSource("a.png", 28, 0, 0.2)), "takes no UploadSource"),
         (dict(model={"arch": "mlp"}), "needs a ModelConfig"),
         (dict(test_loss="31.5"), "test_loss must be a number"),

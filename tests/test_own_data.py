@@ -95,3 +95,19 @@ def test_a_refused_upload_changes_nothing(tmp_path):
     with pytest.raises(ValueError, match="a single class"):
         ws.use_upload(bad)
     assert ws.upload.data.name == "upload:letters" and ws.datasets()[-1] == "upload:letters"
+
+
+def test_the_notebook_reads_the_upload_the_model_was_trained_on(tmp_path):
+    from vae_explorer.notebook import spec_from_workspace
+
+    ws = _ws()
+    ws.use_upload(_letters_zip(tmp_path / "letters.zip"), size=16, seed=2)
+    ws.new_model("upload:letters", TC, latent_dim=2, hidden_dim=32)
+    list(ws.step(TC, 2, "encoder"))
+    spec = spec_from_workspace(ws)
+    assert (spec.upload.file, spec.upload.size, spec.upload.seed) == ("letters.zip", 16, 2)
+    assert any("encoder or the decoder alone" in c for c in spec.caveats)
+    # Replaced by another upload of the same name, read another way: the notebook still reads the
+    # file as the model's data was read, not as the latest upload was.
+    ws.use_upload(_letters_zip(tmp_path / "letters.zip"), size=20)
+    assert spec_from_workspace(ws).upload.size == 16

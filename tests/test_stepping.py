@@ -176,3 +176,25 @@ def test_steps_of_none_go_to_the_end_of_the_epoch(tiny_data, tiny_config):
     assert sum(isinstance(r, StepRecord) for r in recs) == 5 and isinstance(recs[-1], EpochRecord)
     assert t.progress is None and t.epoch == 1
     assert sum(isinstance(r, StepRecord) for r in t.steps(None)) == 8  # between epochs: a whole one
+
+
+def test_continue_with_other_epochs_after_stepping_finishes_the_same_epoch():
+    # Only the batch size cuts an epoch into batches: another number of epochs (or β, or lr) keeps
+    # the epoch in progress and, with the same seed, the batch order and the noise.
+    ws, tc = _digits(train_worker=False)
+    list(ws.step(tc, 5))
+    ws.begin_action()
+    recs = list(ws.train(dataclasses.replace(tc, epochs=2, lr=2e-3)))
+    ends = [r.step for r in recs if isinstance(r, EpochRecord)]
+    assert ends == [23, 46]  # the stepped epoch ends after its other 18 batches
+    other, _ = _digits(train_worker=False)
+    list(other.step(tc, 5))
+    recs = list(other.train(dataclasses.replace(tc, batch_size=32)))  # other batches: a fresh epoch
+    assert [r.step for r in recs if isinstance(r, EpochRecord)] == [5 + 45]
+
+
+def test_aggressive_epochs_may_end_within_an_epoch(tiny_data, tiny_config):
+    tc = dataclasses.replace(TC, encoder_steps=1, aggressive_epochs=0.5)  # the first 4 of 8 batches
+    t = Trainer(build_model(tiny_config, 3), tiny_data, tc)
+    parts = [r.part for r in t.steps(8) if isinstance(r, StepRecord)]
+    assert parts[:4] == ["encoder", "decoder"] * 2 and parts[4:8] == ["both"] * 4

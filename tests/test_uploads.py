@@ -438,3 +438,24 @@ def test_upload_limits_come_from_the_environment_with_tighter_defaults_on_a_spac
     monkeypatch.setenv("VAE_EXPLORER_UPLOAD_MIN_IMAGES", "1")
     with pytest.raises(ValueError, match=r"VAE_EXPLORER_UPLOAD_MIN_IMAGES must be at least 2, got 1"):
         UploadLimits.from_env()
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_bzip2_and_lzma_members_are_refused_unread(tmp_path, method, monkeypatch):
+    # Python unpacks these a chunk at a time with no output limit, before any read cap applies.
+    path = _zip(tmp_path / "packed.zip", _flat(10), compression=method)
+    opened = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, *a, **k: opened.append(a) or 1 / 0)
+    _refused(path, r"compressed with bzip2 or LZMA; zip it again with ordinary \(deflate\) zip")
+    assert opened == []  # refused from the directory: nothing was decompressed
+
+
+def test_an_npz_member_not_named_npy_is_refused_before_numpy_reads_it(tmp_path):
+    # np.load would read a member "x_train" (no .npy) as an array, whose header could claim 931 GB.
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": (10**12,)})
+    path = tmp_path / "sly.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x_train", buf.getvalue() + bytes(1000))
+        z.writestr("x_test.npy", bytes(200))
+    _refused(path, r"x_train in sly\.npz is not an \.npy array")

@@ -60,6 +60,14 @@ class ModelLock:
         if trainer is not None:
             trainer.request_stop()
 
+    def claim(self, trainer: Trainer) -> None:
+        """Mark ``trainer``'s run as this session's (call under ``lock``, with the check that
+        made it: nothing can start in between); ``run`` then runs it."""
+        with self.lock:
+            if self._running is not None:
+                raise ValueError("this session is already training; stop it first.")
+            self._running = trainer
+
     def run(
         self,
         trainer: Trainer,
@@ -71,9 +79,8 @@ class ModelLock:
         makes the trainer's generator (default ``trainer.run``; stepping passes ``trainer.steps``).
         The caller may stop iterating at any time: the run ends between two steps."""
         with self.lock:
-            if self._running is not None:
-                raise ValueError("this session is already training; stop it first.")
-            self._running = trainer
+            if self._running is not trainer:  # claimed already by the caller, or claimed here
+                self.claim(trainer)
         gen = (records or trainer.run)()
         # A trainer in another process (worker.ProcessTrainer) is waited for without the lock,
         # and takes it itself while it copies the weights in; only the bookkeeping is done here.

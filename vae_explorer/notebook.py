@@ -78,6 +78,8 @@ class NotebookSpec:
     upload: UploadSource | None = None
     # The session trained on the first this many training images (a hosted limit); None: all.
     train_images: int | None = None
+    # Why the notebook may not give the app's numbers (one-sided steps, a model from a sweep, …).
+    caveats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.dataset
@@ -85,7 +87,10 @@ class NotebookSpec:
             raise ValueError(f"the data set must be a name (text), got {type(name).__name__}.")
         if name.startswith(UPLOADED) and len(name) > len(UPLOADED):
             if not isinstance(self.upload, UploadSource):
-                raise ValueError(f"the uploaded data set {name!r} needs an UploadSource to be re-read.")
+                raise ValueError(
+                    f"this model was trained on {name[len(UPLOADED) :]!r}, a data set uploaded to another "
+                    "session or replaced since: upload the file it was trained on again, then export."
+                )
         elif name in dataset_names():
             if self.upload is not None:
                 raise ValueError(f"{name!r} is a registered data set; it takes no UploadSource.")
@@ -112,12 +117,19 @@ def spec_from_workspace(ws: Workspace, upload: UploadSource | None = None) -> No
     last = run.history[-1].test_loss if run.history else None
     # Copies: the spec must not change when the session goes on training or is reset.
     model, train = dataclasses.replace(ws.model.config), dataclasses.replace(run.train)
-    if upload is None and ws.upload is not None and ws.upload.data.name == run.dataset:
-        up = ws.upload  # this session's own data set: the notebook reads the same file the same way
-        upload = UploadSource(up.source, up.size, up.seed, up.test_fraction)
+    up = ws.data_source  # the upload the model's data came from (None: a registered set)
+    if upload is None and up is not None and up.data.name == run.dataset:
+        upload = UploadSource(up.source, up.size, up.seed, up.test_fraction)  # read the same way
     n = len(ws.data.x_train)  # at the server's cap the set may have been cut: the notebook cuts it alike
     train_images = n if n >= ws.limits.max_train_images else None
-    return NotebookSpec(run.dataset, model, train, run.epoch, last, upload, train_images)
+    caveats = []
+    if any(r.part != "both" for r in ws.step_log):
+        caveats.append(
+            "some steps trained the encoder or the decoder alone (Step); here every step trains both"
+        )
+    if run.epoch and not run.history:
+        caveats.append("the model came from a β sweep or a file without its history; here it trains afresh")
+    return NotebookSpec(run.dataset, model, train, run.epoch, last, upload, train_images, tuple(caveats))
 
 
 def _literal(value: Any) -> str:
@@ -150,6 +162,8 @@ def _title(spec: NotebookSpec) -> str:
     kind = "plain autoencoder" if m.autoencoder else ("conditional VAE" if m.conditional else "VAE")
     app = "untrained" if spec.test_loss is None else f"{spec.test_loss:.4f} nats/image"
     source = f" (from the file `{spec.upload.file}`)" if spec.upload else ""
+    caveats = "".join(f"\n**This session differs:** {c}." for c in spec.caveats)
+    caveats = caveats + "\n" if caveats else ""
     return f"""# VAE Explorer: rebuilding your {kind} ({m.arch}) on `{spec.dataset}`
 
 This notebook rebuilds the model you trained in VAE Explorer, with the library's own seeded
@@ -165,7 +179,7 @@ code, and draws the same figures.
 Run it where `vae_explorer` can be imported (e.g. after `pip install -e .` in the project).
 The same seed on the same kind of machine gives the same model; a GPU, or a session whose
 settings changed between runs (only the last run's settings are recorded), may differ a little.
-
+{caveats}
 {_settings_table(m)}
 
 {_settings_table(t)}

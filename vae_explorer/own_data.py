@@ -22,6 +22,7 @@ class OwnData:
     limits: Limits
     data_dir: str | None
     upload: UploadedData | None  # the data set this session's user uploaded last (None: none yet)
+    data_source: UploadedData | None  # the upload the current model's data came from (None: registered)
 
     def datasets(self) -> list[str]:
         """What this session may train on: the registered data sets, then its own upload."""

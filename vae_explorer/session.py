@@ -109,6 +109,9 @@ class Workspace(Reads, OwnData):
             self.guard.refuse_while_training()
             self.model = model.to(self.device)
             self.data = data
+            self.data_source = (  # the upload this data came from (limit_data keeps x_test), if any
+                self.upload if self.upload is not None and data.x_test is self.upload.data.x_test else None
+            )
             self.run = run
             self.trainer: Trainer | ProcessTrainer | None = None
             self._optimizer_state = optimizer_state  # Adam's moments of a loaded file, until trained
@@ -209,6 +212,7 @@ class Workspace(Reads, OwnData):
             if self.is_training:
                 raise ValueError("this session is already training; stop it first.")
             self.trainer = trainer = self._trainer_for(train_config, in_thread=steps is not None)
+            self.guard.claim(trainer)  # in this hold of the lock: a second Start or Step is refused
             self.last_stop = None
         try:
             records = None if steps is None else lambda: trainer.steps(*steps)
@@ -219,8 +223,8 @@ class Workspace(Reads, OwnData):
 
     def _trainer_for(self, train_config: TrainConfig, in_thread: bool) -> Trainer | ProcessTrainer:
         """The trainer to go on with: the current one when it fits, else a new one that takes over
-        the run (epoch, step, history, Adam's state; for the same settings also where the
-        generators and the epoch in progress are, so stepping, then Continue, is one run)."""
+        the run: epoch, step, history, Adam's state, where the generators are (same seed) and the
+        epoch in progress (same batch size), so stepping, then Continue, is one run."""
         prev, worker = self.trainer, self.train_worker and not in_thread
         same = prev is not None and prev.config == train_config
         if same and isinstance(prev, ProcessTrainer) == worker:
@@ -232,8 +236,10 @@ class Workspace(Reads, OwnData):
             history=info.history,
             optimizer_state=prev.optimizer.state_dict() if prev else self._optimizer_state,
         )
-        if same:
-            kw.update(rng_state=prev.rng_state(), progress=prev.progress)
+        if prev is not None and prev.config.seed == train_config.seed:
+            kw["rng_state"] = prev.rng_state()  # the same run's draws go on (another seed: fresh ones)
+        if prev is not None and prev.config.batch_size == train_config.batch_size:
+            kw["progress"] = prev.progress  # the epoch in progress is cut in batches of this size
         if worker:
             kw.update(data_dir=self.data_dir, max_train_images=self.limits.max_train_images, lock=self.lock)
             return ProcessTrainer(self.model, self.data, train_config, **kw)

@@ -177,7 +177,10 @@ class Trainer(RunProgress):
         if part is not None:
             return check_part(part)
         cfg, progress = self.config, self.progress
-        if cfg.encoder_steps and self.epoch < cfg.aggressive_epochs:
+        if (
+            cfg.encoder_steps
+            and self.epoch + progress.batches / self._steps_per_epoch < cfg.aggressive_epochs
+        ):
             return "encoder" if progress.batches % (cfg.encoder_steps + 1) < cfg.encoder_steps else "decoder"
         return "both"
 

@@ -102,7 +102,7 @@ def read_upload(
                 x, classes, labels, ignored = _read_images(zf, infos, source, size, limits)
     except _Refused:
         raise
-    except ZIP_ERRORS as err:
+    except (*ZIP_ERRORS, MemoryError) as err:
         fix = ZIP_FIX if suffix == ".zip" else NPZ_FIX
         raise ValueError(f"{source} is damaged or is not a {suffix} file ({err}); {fix}.") from None
     if suffix == ".zip":
@@ -152,6 +152,15 @@ def _check_directory(
             raise _Refused(f"{name} is not a regular file or folder; zip only images.")
         if info.flag_bits & 0x1:
             raise _Refused(f"{name} is encrypted; zip it again without a password.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # bzip2 and LZMA are unpacked a chunk at a time with no output limit: a few KB could
+            # fill the memory before the read cap applies. Deflate is what zip tools and numpy use.
+            raise _Refused(
+                f"{name} is compressed with bzip2 or LZMA; zip it again with ordinary (deflate) zip."
+            )
+        if big_npy and not info.is_dir() and not name.endswith(".npy"):
+            # numpy reads any member as an array: one not named .npy would skip the header check.
+            raise _Refused(f"{name} in {source} is not an .npy array; save the file with numpy.savez.")
         cap = limits.max_total_bytes if big_npy and name.endswith(".npy") else MAX_BYTES
         if info.file_size > cap:
             raise _Refused(

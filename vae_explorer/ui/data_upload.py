@@ -1,14 +1,13 @@
 """Your own images, on the Train tab: a .zip of images (one folder per class gives labels) or an
 .npz becomes this session's own data set (Workspace.use_upload; every check is in uploads.py).
-The uploaded file is deleted once read: the data lives in the session's memory alone, and goes
-with it."""
+The data lives in the session's memory alone, and goes with it. The uploaded file stays in
+Gradio's upload cache, which is content-addressed and shared (a class uploading the lecturer's
+one zip uploads one file), so it is not deleted here: the cache drops it within two hours."""
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -54,14 +53,9 @@ def on_data_upload(ws, file, size, batch_size):
     if not file:
         return [ws, *[gr.skip()] * 5]
     path = Path(file if isinstance(file, str) else file.name)
-    try:
-        if isinstance(size, bool) or not isinstance(size, int | float) or size != int(size):
-            raise Refused(f"Image size must be a whole number from {SIZES[0]} to {SIZES[1]}.")
-        up = guard(lambda: ws.use_upload(path, size=int(size), limits=UPLOAD_LIMITS))
-    finally:
-        # Read into memory (or refused): the file is not kept on the server.
-        with contextlib.suppress(OSError):
-            os.remove(path)
+    if isinstance(size, bool) or not isinstance(size, int | float) or size != int(size):
+        raise Refused(f"Image size must be a whole number from {SIZES[0]} to {SIZES[1]}.")
+    up = guard(lambda: ws.use_upload(path, size=int(size), limits=UPLOAD_LIMITS))
     name = up.data.name
     menu = gr.Dropdown(choices=[*dataset_choices(), (f"{name} (yours)", name)], value=name)
     preview = display(up.data.x_train[:PREVIEW], nrow=8)

@@ -264,7 +264,7 @@ def build(state: gr.State, lecture_box: gr.Checkbox | None = None) -> dict:
     cont_evt = cont.click(
         on_continue, [state, *controls], [state, *right], api_name="continue_training", **train_kw
     )
-    step_events = step_view.wire(stepping, state, controls, right, train_kw)
+    step_events = step_view.wire(stepping, state, controls, right)
     # Stop asks the trainer to end after its step (a clean, consistent model) and cancels this
     # session's Start/Continue/Slow: the browser also drops one still waiting in the queue.
     stop.click(
