@@ -334,11 +334,11 @@ def test_a_huge_string_in_the_metadata_gives_a_short_message_in_the_app(tmp_path
 
     ws = Workspace.from_shipped(device=torch.device("cpu"))
     with pytest.raises(
-        gr.Error, match=r"Bad\.safetensors has invalid metadata: latent_dim must be a whole number"
+        gr.Error, match=r"bad\.safetensors has invalid metadata: latent_dim must be a whole number"
     ) as info:
         guard(lambda: ws.load(_craft(tmp_path, huge)))  # what the upload handler does
     message = info.value.message
-    assert message.startswith("Bad.safetensors has invalid metadata: latent_dim must be a whole number")
+    assert message.startswith("bad.safetensors has invalid metadata: latent_dim must be a whole number")
     assert len(message) <= 300
 
 

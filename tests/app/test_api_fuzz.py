@@ -62,6 +62,7 @@ SETUP = {
     "/sweep": {"betas": "1, 2"},
     "/sweep_load": {},
     "/step": TRAIN,
+    "/upload_data": {},  # no file: the numbers are checked before the file is asked for
 }
 # Slow takes its steps at four a second to the end of the epoch: a paced run per case would take
 # minutes. Its inputs are Step's, checked by the same code (step_view._steps), fuzzed there.

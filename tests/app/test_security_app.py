@@ -280,7 +280,7 @@ def test_a_checkpoint_naming_a_server_path_as_its_data_set_is_refused(url, tmp_p
     model = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=16))
     for name in ("npz:/etc/passwd", "npz:../../etc/shadow", "/etc/passwd", "../mnist", "MNIST", ""):
         path = save_checkpoint(tmp_path / "probe.safetensors", model, RunInfo(dataset=name))
-        only = r"only mnist-10k, digits, mnist, fashion-mnist, kmnist models can be loaded"
+        only = r"only mnist-10k, digits, mnist, fashion-mnist, kmnist can be used"
         with pytest.raises(AppError, match=only):
             c.predict(handle_file(str(path)), api_name="/upload_checkpoint")
     with pytest.raises(AppError, match=r"npz:/etc/passwd is not in the list of choices"):

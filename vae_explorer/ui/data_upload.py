@@ -16,7 +16,7 @@ from ..limits import UploadLimits
 from ..settings import BY_NAME
 from ..uploads import SIZES
 from .common import Refused, display, guard, workspace
-from .train_settings import dataset_choices
+from .train_settings import dataset_choices, parse
 
 UPLOAD_LIMITS = UploadLimits.from_env()
 PREVIEW = 16  # prepared training images shown, so a student sees what the model will see
@@ -50,17 +50,21 @@ def on_data_upload(ws, file, size, batch_size):
     the Data set menu; ``size``: the side its images are fitted into (a zip's; 28 like MNIST).
     A batch size too large for a small set is lowered so that Start works at once."""
     ws = workspace(ws)
+    # The numbers first (an API call may send anything), then the file.
+    if isinstance(size, bool) or not isinstance(size, int | float) or size != int(size):
+        raise Refused(f"Image size must be a whole number from {SIZES[0]} to {SIZES[1]}.")
+    if not SIZES[0] <= size <= SIZES[1]:
+        raise Refused(f"Image size must be a whole number from {SIZES[0]} to {SIZES[1]}.")
+    batch_size = parse("batch_size", batch_size)
     if not file:
         return [ws, *[gr.skip()] * 5]
     path = Path(file if isinstance(file, str) else file.name)
-    if isinstance(size, bool) or not isinstance(size, int | float) or size != int(size):
-        raise Refused(f"Image size must be a whole number from {SIZES[0]} to {SIZES[1]}.")
     up = guard(lambda: ws.use_upload(path, size=int(size), limits=UPLOAD_LIMITS))
     name = up.data.name
     menu = gr.Dropdown(choices=[*dataset_choices(), (f"{name} (yours)", name)], value=name)
     preview = display(up.data.x_train[:PREVIEW], nrow=8)
-    batch = batch_size if isinstance(batch_size, int | float) and batch_size >= 1 else 128
-    fitted = fitting_batch(len(up.data.x_train), int(batch))
+    batch = int(batch_size)
+    fitted = fitting_batch(len(up.data.x_train), batch)
     note = _summary(up) + (f" Batch size set to {fitted} to fit it." if fitted != batch else "")
     return [ws, menu, note, preview, None, fitted]
 

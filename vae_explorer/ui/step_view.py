@@ -106,15 +106,19 @@ for _handler in (on_step, on_slow):
     takes_settings(_handler, "ws", "part")
 
 
-def build_row() -> dict:
-    """The stepping controls, laid out under Start/Continue/Stop/Reset."""
-    with gr.Row(elem_id="step-row", equal_height=False):
-        part = gr.Radio(
-            PARTS, value="both", label="A step trains (the rest held still)", elem_id="step-part", scale=4
-        )
-        step = gr.Button("Step", elem_id="train-step", min_width=90, scale=1)
-        slow = gr.Button("Slow", elem_id="train-slow", min_width=90, scale=1)
-    return {"part": part, "step": step, "slow": slow}
+def build_buttons() -> dict:
+    """Step and Slow, in the row of Start/Continue/Stop/Reset (a projector shows them first)."""
+    step = gr.Button("Step", elem_id="train-step", min_width=70)
+    slow = gr.Button("Slow", elem_id="train-slow", min_width=70)
+    return {"step": step, "slow": slow}
+
+
+def build_part() -> gr.Radio:
+    """Which side a step trains, under the curves whose KL it moves (above them it would push the
+    curves below a projector's fold)."""
+    return gr.Radio(
+        PARTS, value="both", label="Step and Slow train (the rest held still)", elem_id="step-part"
+    )
 
 
 def wire(row: dict, state, controls: list, right: list) -> list:

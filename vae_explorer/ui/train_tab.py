@@ -180,11 +180,12 @@ def _outputs() -> list:
         cont = gr.Button("Continue", elem_id="train-continue", min_width=80)
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop", min_width=80)
         reset = gr.Button("Reset", elem_id="train-reset", min_width=80)
-    stepping = step_view.build_row()  # Step, Slow, and which side a step trains
+        stepping = step_view.build_buttons()  # one step at a time, or four a second
     status = gr.HTML(elem_id="train-progress", label="progress")
     with gr.Row():
         recon_plot = gr.Plot(elem_id="recon-plot", show_label=False, label="reconstruction")
         kl_plot = gr.Plot(elem_id="kl-plot", show_label=False, label="kl")
+    stepping["part"] = step_view.build_part()  # which side Step and Slow train
     ghost.toggle()  # the previous run, faint on both plots and on the rate–distortion plane
     diagnostics = gr.Markdown(elem_id="train-diagnostics", label="diagnostics")
     recon_img = gr.Image(
