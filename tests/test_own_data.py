@@ -111,3 +111,18 @@ def test_the_notebook_reads_the_upload_the_model_was_trained_on(tmp_path):
     # file as the model's data was read, not as the latest upload was.
     ws.use_upload(_letters_zip(tmp_path / "letters.zip"), size=20)
     assert spec_from_workspace(ws).upload.size == 16
+
+
+def test_an_upload_too_small_to_fill_the_smallest_batch_is_refused_and_changes_nothing(tmp_path):
+    # Five classes of two: one of each to test leaves five to train, below the smallest batch (8),
+    # so Start could never train on it; the earlier upload stays.
+    ws = _ws()
+    ws.use_upload(_letters_zip(tmp_path / "letters.zip"), size=16)
+    with zipfile.ZipFile(_letters_zip(tmp_path / "src.zip", per_class=5)) as src:
+        pictures = [src.read(n) for n in src.namelist()]
+    with zipfile.ZipFile(tmp_path / "five.zip", "w") as z:
+        for k, png in enumerate(pictures):
+            z.writestr(f"mine/c{k // 2}/{k}.png", png)
+    with pytest.raises(ValueError, match=r"five\.zip leaves 5 images to train once 5 are set aside"):
+        ws.use_upload(tmp_path / "five.zip", size=16)
+    assert ws.upload.data.name == "upload:letters"

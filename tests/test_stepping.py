@@ -198,3 +198,17 @@ def test_aggressive_epochs_may_end_within_an_epoch(tiny_data, tiny_config):
     t = Trainer(build_model(tiny_config, 3), tiny_data, tc)
     parts = [r.part for r in t.steps(8) if isinstance(r, StepRecord)]
     assert parts[:4] == ["encoder", "decoder"] * 2 and parts[4:8] == ["both"] * 4
+
+
+def test_continue_part_way_through_an_epoch_fills_the_progress_bar_to_its_end():
+    # Continue after 5 of an epoch's 23 steps trains the other 18: the bar counts those, and ends full.
+    from vae_explorer.ui.train_view import stream
+
+    ws, tc = _digits(train_worker=False)
+    list(ws.step(tc, 5))
+    assert ws.carried_batches(tc) == 5 and ws.carried_batches(dataclasses.replace(tc, batch_size=32)) == 0
+    ws.begin_action()
+    updates = list(stream(ws, tc))
+    assert ws.run.step == 23 and "Finished" in updates[-1][1]
+    assert 'style="width:100.0%"' in updates[-1][1]
+    assert ws.carried_batches(tc) == 0  # between epochs

@@ -13,6 +13,7 @@ import os
 from .data import dataset_names, load_dataset
 from .dataset import UPLOADED, ImageDataset
 from .limits import Limits, UploadLimits, limit_data
+from .settings import BY_NAME
 from .uploads import UploadedData, read_upload
 
 
@@ -35,6 +36,12 @@ class OwnData:
         """Read an uploaded .zip or .npz (checked: uploads.py) as this session's own data set; it
         replaces an earlier upload. The model is untouched: Start trains a new one on it."""
         up = read_upload(path, size=size, seed=seed, limits=limits)
+        smallest = BY_NAME["batch_size"].lo  # Start refuses a batch larger than the training split
+        if len(up.data.x_train) < smallest:
+            raise ValueError(
+                f"{up.source} leaves {len(up.data.x_train)} images to train once {len(up.data.x_test)} "
+                f"are set aside to test; at least {smallest} are needed (the smallest batch): add images."
+            )
         if up.data.name in dataset_names():  # never shadows a registered set (a name= can't, but be sure)
             raise ValueError(f"{up.data.name!r} is the name of a shipped data set; rename the file.")
         self.upload = up

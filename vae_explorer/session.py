@@ -261,6 +261,14 @@ class Workspace(Reads, OwnData):
         if not isinstance(rec, StepRecord):
             self.run = trainer.run_info()
 
+    def carried_batches(self, train_config: TrainConfig) -> int:
+        """Batches of an epoch in progress that a run with ``train_config`` goes on from (a stop
+        or steps part-way through it, the same batch size: _trainer_for); 0 between epochs."""
+        prev = self.trainer
+        if prev is None or prev.progress is None or prev.config.batch_size != train_config.batch_size:
+            return 0
+        return prev.progress.batches
+
     @property
     def is_training(self) -> bool:
         return self.guard.training

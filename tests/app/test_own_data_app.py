@@ -230,6 +230,11 @@ REFUSALS = {
         r"images both in folders and outside them \(e\.g\. mine/stray\.png\)",
     ),
     "too few images": ("few.zip", lambda p: _zip(p, _labelled(per_class=3)), r"holds 9 images; at least 10"),
+    "too few to train": (
+        "small.zip",
+        lambda p: _zip(p, _labelled(classes=tuple("abcde"), per_class=2)),
+        r"small\.zip leaves 5 images to train once 5 are set aside to test; at least 8",
+    ),
     "truncated zip": ("cut.zip", _truncated, r"[cC]ut\.zip is damaged or is not a \.zip file"),
     "bad checksum": ("crc.zip", _bad_crc, r"[cC]rc\.zip is damaged or is not a \.zip file"),
     "not a zip": ("fake.zip", _not_a_zip, r"[fF]ake\.zip is damaged"),

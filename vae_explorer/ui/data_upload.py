@@ -61,7 +61,11 @@ def on_data_upload(ws, file, size, batch_size):
     path = Path(file if isinstance(file, str) else file.name)
     up = guard(lambda: ws.use_upload(path, size=int(size), limits=UPLOAD_LIMITS))
     name = up.data.name
-    menu = gr.Dropdown(choices=[*dataset_choices(), (f"{name} (yours)", name)], value=name)
+    menu = gr.Dropdown(
+        choices=[*dataset_choices(), (f"{name} (yours)", name)],
+        value=name,
+        info=f"{name}: your {up.images:,} images, in this session only; {BY_NAME['dataset'].help}",
+    )
     preview = display(up.data.x_train[:PREVIEW], nrow=8)
     batch = int(batch_size)
     fitted = fitting_batch(len(up.data.x_train), batch)

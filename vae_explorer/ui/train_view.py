@@ -114,7 +114,8 @@ def stream(ws: Workspace, tcfg: TrainConfig, note: str = ""):
     after an epoch at most every IMAGES_EVERY seconds. Each update costs the training thread
     tens of milliseconds in Gradio, so more would slow training down for everyone."""
     steps_per_epoch = math.ceil(len(ws.data.x_train) / tcfg.batch_size)
-    total = steps_per_epoch * tcfg.epochs
+    # Continue after a stop or steps part-way through an epoch finishes that epoch first.
+    total = steps_per_epoch * tcfg.epochs - ws.carried_batches(tcfg)
     done, img_s, new_epoch = 0, 0.0, False
     t0 = last_yield = last_images = time.perf_counter()
     running = f"Training… {note}".strip()
