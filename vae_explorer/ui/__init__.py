@@ -36,6 +36,8 @@ CSS = """
 #train-status .vx-note-long { color: #1e293b; font-size: 1em; }  /* what a step did: read it */
 details.vx-why > summary { cursor: pointer; color: #4338ca; font-weight: 600; }
 #train-status > div:not(.vx-bar) { display: inline; margin-right: 0.6em; }
+/* Empty elements that only carry a page script (ghost.py, export.py): no box, no flex gap. */
+#ghost-keeper, #svg-button-keeper { display: none !important; }
 """
 
 
