@@ -4,7 +4,8 @@ from environment variables so that a Space can tighten them."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from typing import TypeVar
 
 from .config import ModelConfig, TrainConfig
 from .dataset import ImageDataset
@@ -23,30 +24,37 @@ def _env_int(name: str, default: int, lo: int = 1) -> int:
     return value
 
 
+_L = TypeVar("_L", "Limits", "UploadLimits")
+
+
+def _from_env(base: _L, lowest: dict[str, int] | None = None) -> _L:
+    """``base`` with each field read from the environment variable its metadata names, if set."""
+    lowest = lowest or {}
+    values = {
+        f.name: _env_int(f.metadata["env"], getattr(base, f.name), lowest.get(f.name, 1))
+        for f in fields(base)
+    }
+    return replace(base, **values)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Hosted limits, from environment variables so a Space can tighten them."""
 
-    # VAE_EXPLORER_MAX_EPOCHS: most epochs one training run may ask for.
-    max_epochs: int = 200
-    # VAE_EXPLORER_MAX_TRAIN_IMAGES: training images used at most (a prefix of the set).
-    max_train_images: int = 60_000
-    # VAE_EXPLORER_MAX_HIDDEN: widest hidden layer a user may build.
-    max_hidden: int = 1024
-    # VAE_EXPLORER_MAX_LATENT: largest latent a user may build.
-    max_latent: int = 64
+    # Most epochs one training run may ask for.
+    max_epochs: int = field(default=200, metadata={"env": "VAE_EXPLORER_MAX_EPOCHS"})
+    # Training images used at most (a prefix of the set).
+    max_train_images: int = field(default=60_000, metadata={"env": "VAE_EXPLORER_MAX_TRAIN_IMAGES"})
+    # Widest hidden layer a user may build.
+    max_hidden: int = field(default=1024, metadata={"env": "VAE_EXPLORER_MAX_HIDDEN"})
+    # Largest latent a user may build.
+    max_latent: int = field(default=64, metadata={"env": "VAE_EXPLORER_MAX_LATENT"})
 
     @classmethod
     def from_env(cls) -> Limits:
         """The variables above, else these defaults: a laptop's, or tighter ones on a Hugging
         Face Space (detected by SPACE_ID), where 2 shared vCPUs serve a whole lecture hall."""
-        base = HOSTED if on_space() else cls()
-        return cls(
-            _env_int("VAE_EXPLORER_MAX_EPOCHS", base.max_epochs),
-            _env_int("VAE_EXPLORER_MAX_TRAIN_IMAGES", base.max_train_images),
-            _env_int("VAE_EXPLORER_MAX_HIDDEN", base.max_hidden),
-            _env_int("VAE_EXPLORER_MAX_LATENT", base.max_latent),
-        )
+        return _from_env(HOSTED if on_space() else cls())
 
     def check(self, model: ModelConfig, train: TrainConfig) -> None:
         if train.epochs > self.max_epochs:
@@ -68,31 +76,24 @@ class UploadLimits:
     """What an uploaded data set (a .zip of images or an .npz) may hold, checked from the zip's
     directory before anything is unpacked (uploads.py)."""
 
-    # VAE_EXPLORER_UPLOAD_MAX_BYTES: largest upload, as sent (bytes on disk).
-    max_upload_bytes: int = 50 * 2**20
-    # VAE_EXPLORER_UPLOAD_MAX_FILES: most members (files and folders) in the archive.
-    max_files: int = 20_000
-    # VAE_EXPLORER_UPLOAD_MAX_TOTAL: most bytes all members may unpack to, together.
-    max_total_bytes: int = 500 * 2**20
-    # VAE_EXPLORER_UPLOAD_MAX_RATIO: most a member or the whole may expand (unpacked ÷ packed); a zip bomb.
-    max_ratio: int = 200
-    # VAE_EXPLORER_UPLOAD_MAX_PIXELS: most pixels one image may have, read from its header.
-    max_image_pixels: int = 25_000_000
-    # VAE_EXPLORER_UPLOAD_MIN_IMAGES: fewest images a data set needs (train and test together).
-    min_images: int = 10
+    # Largest upload, as sent (bytes on disk).
+    max_upload_bytes: int = field(default=50 * 2**20, metadata={"env": "VAE_EXPLORER_UPLOAD_MAX_BYTES"})
+    # Most members (files and folders) in the archive.
+    max_files: int = field(default=20_000, metadata={"env": "VAE_EXPLORER_UPLOAD_MAX_FILES"})
+    # Most bytes all members may unpack to, together.
+    max_total_bytes: int = field(default=500 * 2**20, metadata={"env": "VAE_EXPLORER_UPLOAD_MAX_TOTAL"})
+    # Most a member or the whole may expand (unpacked ÷ packed); a zip bomb.
+    max_ratio: int = field(default=200, metadata={"env": "VAE_EXPLORER_UPLOAD_MAX_RATIO"})
+    # Most pixels one image may have, read from its header.
+    max_image_pixels: int = field(default=25_000_000, metadata={"env": "VAE_EXPLORER_UPLOAD_MAX_PIXELS"})
+    # Fewest images a data set needs (train and test together).
+    min_images: int = field(default=10, metadata={"env": "VAE_EXPLORER_UPLOAD_MIN_IMAGES"})
 
     @classmethod
     def from_env(cls) -> UploadLimits:
         """The variables above, else these defaults, or tighter ones on a Space (as ``Limits``)."""
-        base = HOSTED_UPLOADS if on_space() else cls()
-        return cls(
-            _env_int("VAE_EXPLORER_UPLOAD_MAX_BYTES", base.max_upload_bytes),
-            _env_int("VAE_EXPLORER_UPLOAD_MAX_FILES", base.max_files),
-            _env_int("VAE_EXPLORER_UPLOAD_MAX_TOTAL", base.max_total_bytes),
-            _env_int("VAE_EXPLORER_UPLOAD_MAX_RATIO", base.max_ratio),
-            _env_int("VAE_EXPLORER_UPLOAD_MAX_PIXELS", base.max_image_pixels),
-            _env_int("VAE_EXPLORER_UPLOAD_MIN_IMAGES", base.min_images, lo=2),  # one to train, one to test
-        )
+        # At least two images: one to train on, one to test.
+        return _from_env(HOSTED_UPLOADS if on_space() else cls(), lowest={"min_images": 2})
 
 
 def limit_data(data: ImageDataset, max_train: int) -> ImageDataset:
